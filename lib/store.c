@@ -1,0 +1,364 @@
+/*
+ * store.c - synchronous libpq queries for the event loop (see store.h).
+ *
+ * Every query is a single short statement against an index, so running
+ * it synchronously from the loop costs a local round trip. The connection
+ * uses a short connect_timeout so that a database that is down makes a
+ * request fail fast (503) instead of stalling every stream of the process.
+ */
+#include "store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "log.h"
+
+/* Seconds a connection attempt may take before the request gets 503. */
+#define STORE_CONNECT_TIMEOUT "3"
+
+struct store {
+    PGconn *conn;
+    char *conninfo;
+    char *application;
+    bool is_down;
+    char host[256];
+};
+
+struct store *
+store_new(const char *conninfo, const char *application)
+{
+    struct store *st = calloc(1, sizeof(*st));
+
+    if (st == NULL)
+        return NULL;
+    st->conninfo = strdup(conninfo);
+    st->application = strdup(application);
+    if (st->conninfo == NULL || st->application == NULL) {
+        store_free(st);
+        return NULL;
+    }
+    if (gethostname(st->host, sizeof(st->host) - 1) != 0)
+        strcpy(st->host, "localhost");
+    return st;
+}
+
+void
+store_free(struct store *st)
+{
+    if (st == NULL)
+        return;
+    if (st->conn != NULL)
+        PQfinish(st->conn);
+    free(st->conninfo);
+    free(st->application);
+    free(st);
+}
+
+bool
+store_is_down(const struct store *st)
+{
+    return st->is_down;
+}
+
+/* The SQLSTATE and the primary message only: a detail can quote rows. */
+static const char *
+pg_brief(const PGresult *res, char *buf, size_t size)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+    snprintf(buf, size, "%s %s", state ? state : "-", msg ? msg : "-");
+    return buf;
+}
+
+static void
+mark_down(struct store *st, const char *why)
+{
+    if (!st->is_down)
+        log_warn("store", "database unreachable: %s", why);
+    st->is_down = true;
+}
+
+/* Returns the open connection, connecting first when needed; NULL with a
+ * 503 in err when the database cannot be reached. */
+static PGconn *
+store_conn(struct store *st, struct rc_error *err)
+{
+    const char *keys[] = {"dbname", "connect_timeout", "application_name",
+                          NULL};
+    const char *values[] = {st->conninfo, STORE_CONNECT_TIMEOUT,
+                            st->application, NULL};
+
+    if (st->conn != NULL && PQstatus(st->conn) == CONNECTION_OK)
+        return st->conn;
+    if (st->conn != NULL)
+        PQfinish(st->conn);
+
+    st->conn = PQconnectdbParams(keys, values, 1);
+    if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK) {
+        char why[200];
+
+        snprintf(why, sizeof(why), "%s",
+                 st->conn ? PQerrorMessage(st->conn) : "out of memory");
+        why[strcspn(why, "\n")] = '\0';
+        mark_down(st, why);
+        if (st->conn != NULL)
+            PQfinish(st->conn);
+        st->conn = NULL;
+        rc_unavailable(err, "the database is unavailable; retry shortly");
+        return NULL;
+    }
+    if (st->is_down)
+        log_info("store", "database reachable again");
+    st->is_down = false;
+    return st->conn;
+}
+
+/* Turns a failed result into the contract's error and logs the cause. */
+static int
+store_fail(struct store *st, PGresult *res, const char *what,
+           struct rc_error *err)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+                            : NULL;
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                          : NULL;
+    char brief[300];
+
+    if (PQstatus(st->conn) != CONNECTION_OK || state == NULL ||
+        strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0) {
+        mark_down(st, res ? pg_brief(res, brief, sizeof(brief))
+                          : "connection lost");
+        return rc_unavailable(err, "the database is unavailable; retry "
+                                   "shortly");
+    }
+    if (strcmp(state, "22023") == 0)
+        return rc_bad_request(err, "%s", msg ? msg : "invalid value");
+    if (strcmp(state, "54000") == 0)
+        return rc_too_large(err, "%s", msg ? msg : "message too large");
+
+    log_error("store", "%s failed: %s", what,
+              pg_brief(res, brief, sizeof(brief)));
+    return rc_internal(err, "the server could not %s; see its log", what);
+}
+
+/* Runs one statement with text parameters; returns the result or NULL
+ * with err set. The caller clears a non-NULL result. */
+static PGresult *
+store_exec(struct store *st, const char *what, const char *sql, int nparams,
+           const char *const *params, struct rc_error *err)
+{
+    PGconn *conn = store_conn(st, err);
+    PGresult *res;
+    ExecStatusType status;
+
+    if (conn == NULL)
+        return NULL;
+
+    res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    status = PQresultStatus(res);
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)
+        return res;
+
+    store_fail(st, res, what, err);
+    PQclear(res);
+    return NULL;
+}
+
+int
+store_publish(struct store *st, const char *room, const char *type,
+              const char *data_json, const char *from_user,
+              const char *client_id, struct store_ack *ack,
+              struct rc_error *err)
+{
+    const char *params[] = {room, type, data_json, from_user, client_id};
+    PGresult *res;
+
+    res = store_exec(st, "publish",
+                     "SELECT seq, ts, duplicate FROM roomcast.publish("
+                     "$1, $2, $3::jsonb, $4, $5)",
+                     5, params, err);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        log_error("store", "publish to %s returned no row", room);
+        return rc_internal(err, "the server could not publish");
+    }
+
+    ack->seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    snprintf(ack->ts, sizeof(ack->ts), "%s", PQgetvalue(res, 0, 1));
+    ack->is_duplicate = PQgetvalue(res, 0, 2)[0] == 't';
+    PQclear(res);
+    return 0;
+}
+
+int
+store_bounds(struct store *st, const char *room, struct store_bounds *out,
+             struct rc_error *err)
+{
+    const char *params[] = {room};
+    PGresult *res;
+
+    /* The oldest kept seq comes from the primary key, so this is two
+     * index probes, never a scan. */
+    res = store_exec(st, "read the room",
+                     "SELECT r.last_seq, coalesce((SELECT min(m.seq) FROM "
+                     "roomcast.messages m WHERE m.room = r.name), "
+                     "r.last_seq + 1) FROM roomcast.rooms r "
+                     "WHERE r.name = $1",
+                     1, params, err);
+    if (res == NULL)
+        return -1;
+
+    out->last_seq = 0;
+    out->first_kept = 1;
+    if (PQntuples(res) == 1) {
+        out->last_seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        out->first_kept = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    }
+    PQclear(res);
+    return 0;
+}
+
+static int
+store_rows(PGresult *res, store_row_fn fn, void *arg)
+{
+    int n = PQntuples(res);
+
+    for (int i = 0; i < n; i++) {
+        int64_t seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+
+        if (fn(arg, seq, PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1))
+            != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int
+store_fetch_after(struct store *st, const char *room, int64_t after_seq,
+                  int64_t limit, store_row_fn fn, void *arg,
+                  struct rc_error *err)
+{
+    char after[24], lim[24];
+    const char *params[] = {room, after, lim};
+    PGresult *res;
+    int rc;
+
+    snprintf(after, sizeof(after), "%" PRId64, after_seq);
+    snprintf(lim, sizeof(lim), "%" PRId64, limit);
+    res = store_exec(st, "read messages",
+                     "SELECT m.seq, roomcast.envelope(m) FROM "
+                     "roomcast.messages m WHERE m.room = $1 AND m.seq > $2 "
+                     "ORDER BY m.seq LIMIT $3",
+                     3, params, err);
+    if (res == NULL)
+        return -1;
+    rc = store_rows(res, fn, arg);
+    PQclear(res);
+    return rc;
+}
+
+int
+store_fetch_before(struct store *st, const char *room, int64_t before_seq,
+                   int64_t limit, store_row_fn fn, void *arg,
+                   struct rc_error *err)
+{
+    char before[24], lim[24];
+    const char *params[] = {room, before, lim};
+    PGresult *res;
+    int rc;
+
+    snprintf(before, sizeof(before), "%" PRId64, before_seq);
+    snprintf(lim, sizeof(lim), "%" PRId64, limit);
+    res = store_exec(st, "read messages",
+                     "SELECT seq, env FROM (SELECT m.seq, "
+                     "roomcast.envelope(m) AS env FROM roomcast.messages m "
+                     "WHERE m.room = $1 AND m.seq < $2 ORDER BY m.seq DESC "
+                     "LIMIT $3) page ORDER BY seq",
+                     3, params, err);
+    if (res == NULL)
+        return -1;
+    rc = store_rows(res, fn, arg);
+    PQclear(res);
+    return rc;
+}
+
+int
+store_load_settings(struct store *st, struct config *cfg,
+                    struct rc_error *err)
+{
+    PGresult *res = store_exec(st, "read settings",
+                               "SELECT key, value FROM roomcast.settings",
+                               0, NULL, err);
+
+    if (res == NULL)
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *key = PQgetvalue(res, i, 0);
+
+        if (config_apply(cfg, key, PQgetvalue(res, i, 1)) != 0)
+            log_warn("config", "setting %s has a value out of range; "
+                     "keeping the previous one", key);
+    }
+    PQclear(res);
+    return 0;
+}
+
+int
+store_worker_heartbeat(struct store *st, const char *kind,
+                       int64_t connections, int64_t delivered,
+                       struct rc_error *err)
+{
+    char pid[16], conns[24], deliv[24];
+    const char *params[] = {kind, st->host, pid, conns, deliv};
+    PGresult *res;
+
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    snprintf(conns, sizeof(conns), "%" PRId64, connections);
+    snprintf(deliv, sizeof(deliv), "%" PRId64, delivered);
+    res = store_exec(st, "refresh the worker row",
+                     "SELECT roomcast.worker_heartbeat($1, $2, $3::int, "
+                     "$4::int, $5::bigint)",
+                     5, params, err);
+    if (res == NULL)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+void
+store_worker_gone(struct store *st, const char *kind)
+{
+    char pid[16];
+    const char *params[] = {kind, st->host, pid};
+    PGresult *res;
+
+    if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK)
+        return;
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    res = store_exec(st, "remove the worker row",
+                     "DELETE FROM roomcast.workers WHERE kind = $1 AND "
+                     "host = $2 AND pid = $3::int",
+                     3, params, NULL);
+    if (res != NULL)
+        PQclear(res);
+}
+
+int
+store_ping(struct store *st, struct rc_error *err)
+{
+    PGresult *res = store_exec(st, "reach the database", "SELECT 1", 0, NULL,
+                               err);
+
+    if (res == NULL)
+        return -1;
+    PQclear(res);
+    return 0;
+}
