@@ -169,8 +169,16 @@ request_respond(struct request *req, int status, const char *extra_headers,
 void
 request_respond_error(struct request *req, const struct rc_error *err)
 {
+    request_respond_error_with(req, err,
+                               err->status == 503 ? "Retry-After: 2\r\n"
+                                                  : NULL);
+}
+
+void
+request_respond_error_with(struct request *req, const struct rc_error *err,
+                           const char *extra)
+{
     char *json = envelope_error(err);
-    const char *extra = err->status == 503 ? "Retry-After: 2\r\n" : NULL;
 
     request_respond(req, err->status ? err->status : 500, extra,
                     json ? json : "{\"type\":\"error\",\"code\":\"internal\","

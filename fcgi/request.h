@@ -44,6 +44,10 @@ void request_respond(struct request *req, int status,
 
 /* The contract's JSON error for err. */
 void request_respond_error(struct request *req, const struct rc_error *err);
+/* The same with extra header lines ("Allow: GET\r\n"). */
+void request_respond_error_with(struct request *req,
+                                const struct rc_error *err,
+                                const char *extra_headers);
 
 /* Ends libfcgi's part of the request and returns the socket and the
  * FastCGI request id for writing records directly; under CGI, returns

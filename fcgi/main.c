@@ -1,0 +1,252 @@
+/*
+ * main.c - roomcast-fcgi: start-up and the event loop.
+ *
+ * One process serves every endpoint. Under spawn-fcgi it accepts FastCGI
+ * connections on the socket it inherits as fd 0 and holds any number of
+ * waiting requests at once in one epoll loop; under mod_fcgid the web
+ * server simply sends one request at a time; started as plain CGI (fd 0
+ * is not a socket) it answers one request and exits.
+ *
+ * The loop watches: the listening socket (accept, read the request with
+ * libfcgi, answer or park it), the hub's LISTEN connection, and every
+ * parked stream's socket. Once a second it ticks: heartbeats and ends of
+ * streams, hub reconnects, and every few seconds the settings and this
+ * process's row in roomcast.workers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fastcgi.h>
+#include <fcgiapp.h>
+
+#include "app.h"
+#include "log.h"
+
+#define ACCEPTS_PER_ROUND 64        /* then let streams and the hub run */
+#define REFRESH_EVERY_MS 5000       /* settings and the worker row */
+#define EPOLL_BATCH 256
+
+/* Tags for the two sockets that are not streams. */
+static char listen_tag, hub_tag;
+static volatile sig_atomic_t is_stopping;
+
+static void
+on_stop_signal(int sig)
+{
+    (void)sig;
+    is_stopping = 1;
+}
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+refresh(struct app *app)
+{
+    struct rc_error err = {0};
+
+    if (store_load_settings(app->store, &app->cfg, &err) != 0)
+        return;         /* the store logged it; keep the last settings */
+    if (!app->is_cgi &&
+        store_worker_heartbeat(app->store, "fcgi", app->loop.count,
+                               app->loop.delivered, &err) != 0)
+        return;
+}
+
+/* Accepts and handles up to ACCEPTS_PER_ROUND requests. */
+static void
+accept_requests(struct app *app, FCGX_Request *fcgx)
+{
+    for (int i = 0; i < ACCEPTS_PER_ROUND && !is_stopping; i++) {
+        struct request req;
+
+        if (FCGX_Accept_r(fcgx) < 0)
+            return;             /* EAGAIN: another worker took it */
+        if (request_init(&req, fcgx, (size_t)app->cfg.max_body_bytes) != 0) {
+            struct rc_error err = {0};
+
+            rc_internal(&err, "could not read the request body");
+            request_respond_error(&req, &err);
+        } else {
+            app_handle(app, &req);
+        }
+        request_done(&req);
+        stream_flush(&app->loop);
+    }
+}
+
+static void
+watch_hub(struct app *app, unsigned *generation)
+{
+    struct epoll_event ev = {0};
+
+    if (hub_generation(app->hub) == *generation || hub_fd(app->hub) < 0)
+        return;
+    *generation = hub_generation(app->hub);
+    ev.events = EPOLLIN;
+    ev.data.ptr = &hub_tag;
+    if (epoll_ctl(app->loop.epoll_fd, EPOLL_CTL_ADD, hub_fd(app->hub), &ev)
+        != 0)
+        log_error("loop", "cannot watch the LISTEN connection: %s",
+                  strerror(errno));
+}
+
+static void
+tick(struct app *app, int64_t *next_refresh_ms)
+{
+    hub_tick(app->hub, app->loop.now_ms);
+    stream_tick(&app->loop);
+    if (app->loop.now_ms >= *next_refresh_ms) {
+        refresh(app);
+        *next_refresh_ms = app->loop.now_ms + REFRESH_EVERY_MS;
+    }
+}
+
+static void
+run_loop(struct app *app, FCGX_Request *fcgx)
+{
+    struct epoll_event events[EPOLL_BATCH];
+    unsigned hub_gen = 0;
+    int64_t next_tick_ms = 0, next_refresh_ms = 0;
+
+    while (!is_stopping) {
+        int n, timeout;
+
+        app->loop.now_ms = now_ms();
+        if (app->loop.now_ms >= next_tick_ms) {
+            tick(app, &next_refresh_ms);
+            next_tick_ms = app->loop.now_ms + 1000;
+        }
+        watch_hub(app, &hub_gen);
+        if (app->is_cgi && app->loop.count == 0)
+            break;              /* CGI: the one request is over */
+
+        timeout = (int)(next_tick_ms - app->loop.now_ms);
+        n = epoll_wait(app->loop.epoll_fd, events, EPOLL_BATCH,
+                       timeout > 0 ? timeout : 0);
+        app->loop.now_ms = now_ms();
+        for (int i = 0; i < n; i++) {
+            void *tag = events[i].data.ptr;
+
+            if (tag == &listen_tag)
+                accept_requests(app, fcgx);
+            else if (tag == &hub_tag)
+                hub_on_readable(app->hub);
+            else
+                stream_on_io(&app->loop, tag, events[i].events);
+        }
+        stream_flush(&app->loop);
+    }
+}
+
+static int
+app_init(struct app *app, int epoll_fd)
+{
+    config_init(&app->cfg);
+    app->store = store_new(app->cfg.db_conninfo, "roomcast-fcgi");
+    if (app->store == NULL)
+        return -1;
+    app->hub = hub_new(app->cfg.db_conninfo, app->store, stream_deliver,
+                       stream_flush, &app->loop);
+    if (app->hub == NULL)
+        return -1;
+    stream_loop_init(&app->loop, epoll_fd, app->hub, &app->cfg);
+    app->loop.now_ms = now_ms();
+    refresh(app);
+    return 0;
+}
+
+/* Plain CGI: one request from the environment and stdin. A request that
+ * waits (SSE, long-poll) runs the loop until it ends. */
+static int
+run_cgi(struct app *app)
+{
+    struct request req;
+
+    if (request_init(&req, NULL, (size_t)app->cfg.max_body_bytes) != 0) {
+        struct rc_error err = {0};
+
+        rc_internal(&err, "could not read the request body");
+        request_respond_error(&req, &err);
+        return 1;
+    }
+    app_handle(app, &req);
+    request_done(&req);
+    if (app->loop.count > 0) {
+        hub_tick(app->hub, app->loop.now_ms);
+        run_loop(app, NULL);
+    }
+    return 0;
+}
+
+static int
+run_fastcgi(struct app *app)
+{
+    FCGX_Request fcgx;
+    struct epoll_event ev = {0};
+    int flags;
+
+    if (FCGX_InitRequest(&fcgx, FCGI_LISTENSOCK_FILENO, 0) != 0)
+        return 1;
+
+    /* Non-blocking, so that when several workers wake for one
+     * connection, those that lose the race go back to the loop. */
+    flags = fcntl(FCGI_LISTENSOCK_FILENO, F_GETFL);
+    fcntl(FCGI_LISTENSOCK_FILENO, F_SETFL, flags | O_NONBLOCK);
+    ev.events = EPOLLIN;
+    ev.data.ptr = &listen_tag;
+    if (epoll_ctl(app->loop.epoll_fd, EPOLL_CTL_ADD, FCGI_LISTENSOCK_FILENO,
+                  &ev) != 0) {
+        log_error("loop", "cannot watch the FastCGI socket: %s",
+                  strerror(errno));
+        return 1;
+    }
+    log_info("loop", "serving FastCGI; database %s",
+             store_is_down(app->store) ? "unreachable for now" : "reachable");
+    run_loop(app, &fcgx);
+    log_info("loop", "stopping; closing %" PRId64 " streams",
+             app->loop.count);
+    stream_close_all(&app->loop);
+    store_worker_gone(app->store, "fcgi");
+    return 0;
+}
+
+int
+main(void)
+{
+    struct app app = {0};
+    int epoll_fd;
+    struct sigaction sa = {0};
+
+    log_init("roomcast-fcgi");
+    signal(SIGPIPE, SIG_IGN);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    if (FCGX_Init() != 0) {
+        log_error("loop", "libfcgi failed to initialise");
+        return 1;
+    }
+    epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd < 0 || app_init(&app, epoll_fd) != 0) {
+        log_error("loop", "out of memory at start");
+        return 1;
+    }
+    app.is_cgi = FCGX_IsCGI();
+    return app.is_cgi ? run_cgi(&app) : run_fastcgi(&app);
+}
