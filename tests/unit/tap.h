@@ -23,7 +23,7 @@ static struct {
     int failed;
 } tap_counts;
 
-static inline void
+static inline __attribute__((format(printf, 2, 0))) void
 tap_vline(bool is_ok, const char *fmt, va_list ap)
 {
     tap_counts.run++;
