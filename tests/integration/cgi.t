@@ -18,7 +18,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rc  # noqa: E402
 
-BIN = os.path.join(rc.ROOT, "bin", "roomcast-fcgi")
+BIN = os.environ.get("ROOMCAST_FCGI_BIN") or os.path.join(
+    rc.ROOT, "bin", "roomcast-fcgi")
 
 
 def cgi(method, path, query="", body=b"", content_type=None):

@@ -62,7 +62,8 @@ def main(tap):
     msgs = (res.json or {}).get("messages") or []
     rc.check_sequence(tap, [m.get("seq") for m in msgs], want,
                       "long-poll returned every large message once")
-    bad = [m.get("seq") for m in msgs if m.get("data") != sent.get(m.get("seq"))]
+    bad = [m.get("seq") for m in msgs
+           if m.get("data") != sent.get(m.get("seq"))]
     tap.ok(not bad, "long-poll: every large message intact", [], bad)
 
     count = rc.stored_count(room)

@@ -347,7 +347,8 @@ def set_setting(key, value):
 
 
 def stack(command, timeout_s=90):
-    """Runs the devstack script with one subcommand; returns CompletedProcess."""
+    """Runs the devstack script with one subcommand; returns the
+    CompletedProcess."""
     return subprocess.run([STACK, command], capture_output=True, text=True,
                           timeout=timeout_s)
 
