@@ -617,7 +617,9 @@ stream_flush(void *ctx)
             else
                 poll_answer(loop, st);
         }
-        if (st->flags & STREAM_IS_DEAD)
+        /* Answering may have put it back on the list: free it when it
+         * comes round again, never while the list still points at it. */
+        if ((st->flags & STREAM_IS_DEAD) && !(st->flags & STREAM_IS_DIRTY))
             stream_free(loop, st);
     }
 }
