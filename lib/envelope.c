@@ -357,39 +357,43 @@ dump_new(json_t *obj)
     return text;
 }
 
-/* JSON's number grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
-static bool
-is_json_number(const char *s)
+/* Counts the decimal digits at s. */
+static size_t
+digits_at(const char *s)
 {
-    size_t i = 0;
+    size_t n = 0;
+
+    while (s[n] >= '0' && s[n] <= '9')
+        n++;
+    return n;
+}
+
+/*
+ * A time as PostgreSQL prints epoch seconds: -?D{1,15}(.D{1,9})? with no
+ * leading zero. Narrower than JSON's number grammar on purpose: no
+ * exponent and few digits, so that every JSON reader can take it (jansson
+ * refuses 1e999 and integers past 64 bits).
+ */
+static bool
+is_plain_time(const char *s)
+{
+    size_t n;
 
     if (s == NULL)
         return false;
-    if (s[i] == '-')
-        i++;
-    if (s[i] == '0')
-        i++;
-    else if (s[i] >= '1' && s[i] <= '9')
-        while (s[i] >= '0' && s[i] <= '9')
-            i++;
-    else
+    if (*s == '-')
+        s++;
+    n = digits_at(s);
+    if (n == 0 || n > 15 || (n > 1 && s[0] == '0'))
         return false;
-    if (s[i] == '.') {
-        if (!(s[++i] >= '0' && s[i] <= '9'))
+    s += n;
+    if (*s == '.') {
+        n = digits_at(++s);
+        if (n == 0 || n > 9)
             return false;
-        while (s[i] >= '0' && s[i] <= '9')
-            i++;
+        s += n;
     }
-    if (s[i] == 'e' || s[i] == 'E') {
-        i++;
-        if (s[i] == '+' || s[i] == '-')
-            i++;
-        if (!(s[i] >= '0' && s[i] <= '9'))
-            return false;
-        while (s[i] >= '0' && s[i] <= '9')
-            i++;
-    }
-    return s[i] == '\0';
+    return *s == '\0';
 }
 
 char *
@@ -415,7 +419,7 @@ envelope_ack(const char *id, const char *room, int64_t seq,
     buf_append(&b, head, strlen(head) - 1);
     free(head);
     buf_puts(&b, ",\"ts\":");
-    buf_puts(&b, is_json_number(ts_text) ? ts_text : "null");
+    buf_puts(&b, is_plain_time(ts_text) ? ts_text : "null");
     if (is_duplicate)
         buf_puts(&b, ",\"duplicate\":true");
     buf_append(&b, "}", 1);

@@ -72,8 +72,10 @@ void publish_req_free(struct publish_req *req);
  * {"type":"ack","id":..,"room":..,"seq":..,"ts":..}, then
  * "duplicate":true when is_duplicate. id is left out when NULL or empty.
  * ts_text is the time as PostgreSQL printed it ("1764777600.123") and is
- * written as a JSON number, digit for digit; text that is not a JSON
- * number (or NULL) is written as null instead. room must not be NULL.
+ * written as a JSON number, digit for digit. It must be a plain decimal:
+ * an optional '-', 1-15 digits without a leading zero, optionally '.'
+ * and 1-9 digits; other text (or NULL) is written as null instead. room
+ * must not be NULL.
  * Returns NULL when memory runs out or a string is not UTF-8.
  */
 __attribute__((warn_unused_result))

@@ -351,9 +351,9 @@ test_ack(void)
     tap_is_str(got, "{\"type\":\"ack\",\"room\":\"general\",\"seq\":1,"
                "\"ts\":1764777600.5}", "ack without id (empty)");
     free(got);
-    got = envelope_ack(NULL, "general", 1, "-1.5e3", false);
+    got = envelope_ack(NULL, "general", 1, "-0.000000001", false);
     tap_is_str(got, "{\"type\":\"ack\",\"room\":\"general\",\"seq\":1,"
-               "\"ts\":-1.5e3}", "ack without id (NULL)");
+               "\"ts\":-0.000000001}", "ack without id (NULL)");
     free(got);
 
     got = envelope_ack("a\"b\\c d\n\xc3\xa9", "general", 2, "1", false);
@@ -369,7 +369,8 @@ test_ack_ts(void)
 {
     static const char *const bad_ts[] = {
         "abc", "", "01", "1.", ".5", "1e", "+1", "1 ", "1,5", "NaN", "-",
-        "1}",
+        "1}", "1e3", "1.5E3", "5155558e0555555555555", "1234567890123456",
+        "1.1234567890", "0.", "-.5",
     };
     char shown[32];
     size_t i;
@@ -383,6 +384,15 @@ test_ack_ts(void)
                               strlen(bad_ts[i])));
         free(got);
     }
+    got = envelope_ack("x", "r", 1, "999999999999999.123456789", false);
+    tap_ok(got != NULL &&
+           strstr(got, "\"ts\":999999999999999.123456789}") != NULL,
+           "ack takes ts of 15 digits and a 9-digit fraction");
+    free(got);
+    got = envelope_ack("x", "r", 1, "0", false);
+    tap_ok(got != NULL && strstr(got, "\"ts\":0}") != NULL,
+           "ack takes ts 0");
+    free(got);
     got = envelope_ack("x", "r", 1, NULL, false);
     tap_ok(got != NULL && strstr(got, "\"ts\":null") != NULL,
            "ack with ts NULL writes null");
