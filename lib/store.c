@@ -150,9 +150,10 @@ store_fail(struct store *st, PGresult *res, const char *what,
 /* Runs one statement with text parameters; returns the result or NULL
  * with err set. The caller clears a non-NULL result. */
 static PGresult *
-store_exec(struct store *st, const char *what, const char *sql, int nparams,
-           const char *const *params, struct rc_error *err)
+store_exec(struct store *st, bool is_read, const char *what, const char *sql,
+           int nparams, const char *const *params, struct rc_error *err)
 {
+    bool was_open = st->conn != NULL && PQstatus(st->conn) == CONNECTION_OK;
     PGconn *conn = store_conn(st, err);
     PGresult *res;
     ExecStatusType status;
@@ -164,6 +165,20 @@ store_exec(struct store *st, const char *what, const char *sql, int nparams,
     status = PQresultStatus(res);
     if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)
         return res;
+
+    /* A connection that was open can have been closed by a database
+     * restart since its last use; only a read is tried once more on a
+     * fresh one, since a write may have committed before the loss. */
+    if (was_open && is_read && PQstatus(conn) != CONNECTION_OK) {
+        PQclear(res);
+        conn = store_conn(st, err);
+        if (conn == NULL)
+            return NULL;
+        res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+        status = PQresultStatus(res);
+        if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)
+            return res;
+    }
 
     store_fail(st, res, what, err);
     PQclear(res);
@@ -179,7 +194,7 @@ store_publish(struct store *st, const char *room, const char *type,
     const char *params[] = {room, type, data_json, from_user, client_id};
     PGresult *res;
 
-    res = store_exec(st, "publish",
+    res = store_exec(st, false, "publish",
                      "SELECT seq, ts, duplicate FROM roomcast.publish("
                      "$1, $2, $3::jsonb, $4, $5)",
                      5, params, err);
@@ -207,7 +222,7 @@ store_bounds(struct store *st, const char *room, struct store_bounds *out,
 
     /* The oldest kept seq comes from the primary key, so this is two
      * index probes, never a scan. */
-    res = store_exec(st, "read the room",
+    res = store_exec(st, true, "read the room",
                      "SELECT r.last_seq, coalesce((SELECT min(m.seq) FROM "
                      "roomcast.messages m WHERE m.room = r.name), "
                      "r.last_seq + 1) FROM roomcast.rooms r "
@@ -253,7 +268,7 @@ store_fetch_after(struct store *st, const char *room, int64_t after_seq,
 
     snprintf(after, sizeof(after), "%" PRId64, after_seq);
     snprintf(lim, sizeof(lim), "%" PRId64, limit);
-    res = store_exec(st, "read messages",
+    res = store_exec(st, true, "read messages",
                      "SELECT m.seq, roomcast.envelope(m) FROM "
                      "roomcast.messages m WHERE m.room = $1 AND m.seq > $2 "
                      "ORDER BY m.seq LIMIT $3",
@@ -277,7 +292,7 @@ store_fetch_before(struct store *st, const char *room, int64_t before_seq,
 
     snprintf(before, sizeof(before), "%" PRId64, before_seq);
     snprintf(lim, sizeof(lim), "%" PRId64, limit);
-    res = store_exec(st, "read messages",
+    res = store_exec(st, true, "read messages",
                      "SELECT seq, env FROM (SELECT m.seq, "
                      "roomcast.envelope(m) AS env FROM roomcast.messages m "
                      "WHERE m.room = $1 AND m.seq < $2 ORDER BY m.seq DESC "
@@ -294,7 +309,7 @@ int
 store_load_settings(struct store *st, struct config *cfg,
                     struct rc_error *err)
 {
-    PGresult *res = store_exec(st, "read settings",
+    PGresult *res = store_exec(st, true, "read settings",
                                "SELECT key, value FROM roomcast.settings",
                                0, NULL, err);
 
@@ -323,7 +338,7 @@ store_worker_heartbeat(struct store *st, const char *kind,
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
     snprintf(conns, sizeof(conns), "%" PRId64, connections);
     snprintf(deliv, sizeof(deliv), "%" PRId64, delivered);
-    res = store_exec(st, "refresh the worker row",
+    res = store_exec(st, false, "refresh the worker row",
                      "SELECT roomcast.worker_heartbeat($1, $2, $3::int, "
                      "$4::int, $5::bigint)",
                      5, params, err);
@@ -343,7 +358,7 @@ store_worker_gone(struct store *st, const char *kind)
     if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK)
         return;
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
-    res = store_exec(st, "remove the worker row",
+    res = store_exec(st, false, "remove the worker row",
                      "DELETE FROM roomcast.workers WHERE kind = $1 AND "
                      "host = $2 AND pid = $3::int",
                      3, params, NULL);
@@ -354,8 +369,8 @@ store_worker_gone(struct store *st, const char *kind)
 int
 store_ping(struct store *st, struct rc_error *err)
 {
-    PGresult *res = store_exec(st, "reach the database", "SELECT 1", 0, NULL,
-                               err);
+    PGresult *res = store_exec(st, true, "reach the database", "SELECT 1",
+                               0, NULL, err);
 
     if (res == NULL)
         return -1;
