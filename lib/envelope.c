@@ -396,26 +396,39 @@ is_plain_time(const char *s)
     return *s == '\0';
 }
 
+/* {"type":"ack","id":..,"room":..,"seq":..} as compact text, or NULL. */
+static char *
+ack_head(const char *id, const char *room, int64_t seq)
+{
+    json_t *obj = json_object();
+    bool is_ok = obj != NULL && room != NULL;
+
+    is_ok = is_ok &&
+            json_object_set_new(obj, "type", json_string("ack")) == 0;
+    if (is_ok && id != NULL && id[0] != '\0')
+        is_ok = json_object_set_new(obj, "id", json_string(id)) == 0;
+    is_ok = is_ok &&
+            json_object_set_new(obj, "room", json_string(room)) == 0 &&
+            json_object_set_new(obj, "seq", json_integer(seq)) == 0;
+    if (!is_ok) {
+        json_decref(obj);
+        return NULL;
+    }
+    return dump_new(obj);
+}
+
 char *
 envelope_ack(const char *id, const char *room, int64_t seq,
              const char *ts_text, bool is_duplicate)
 {
-    json_t *obj = json_pack("{s:s}", "type", "ack");
     struct buf b = BUF_INIT;
-    char *head;
+    char *head = ack_head(id, room, seq);
 
-    if (obj != NULL && id != NULL && id[0] != '\0' &&
-        json_object_set_new(obj, "id", json_string(id)) < 0)
-        goto fail;
-    if (obj == NULL || room == NULL ||
-        json_object_set_new(obj, "room", json_string(room)) < 0 ||
-        json_object_set_new(obj, "seq", json_integer(seq)) < 0)
-        goto fail;
-    head = dump_new(obj);
     if (head == NULL)
         return NULL;
 
-    /* ts goes in as text: a double would print 1764777600.1229999. */
+    /* ts goes in as text, since a double would print 1764777600.1229999:
+     * the head loses its '}' and gets ts and the rest. */
     buf_append(&b, head, strlen(head) - 1);
     free(head);
     buf_puts(&b, ",\"ts\":");
@@ -428,10 +441,6 @@ envelope_ack(const char *id, const char *room, int64_t seq,
         return NULL;
     }
     return b.data;
-
-fail:
-    json_decref(obj);
-    return NULL;
 }
 
 char *

@@ -171,15 +171,16 @@ json_text_equal(const char *a, const char *b)
     return is_equal;
 }
 
-/* The value of data in body, or "null", as jansson reads it. */
+/* True when data is the value of body's data field (null when there is
+ * none), as jansson compares values. */
 static bool
 data_matches_body(const char *data, const char *body)
 {
     json_t *root = json_loads(body, 0, NULL);
     json_t *field = json_object_get(root, "data");
     json_t *got = json_loads(data, JSON_DECODE_ANY, NULL);
-    bool is_equal = got != NULL &&
-                    (field != NULL ? json_equal(field, got) : json_is_null(got));
+    bool is_equal = got != NULL && (field != NULL ? json_equal(field, got)
+                                                  : json_is_null(got));
 
     json_decref(root);
     json_decref(got);
