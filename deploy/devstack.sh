@@ -531,9 +531,10 @@ cmd_start() {
 }
 
 cmd_run() {
-    # EXIT covers a failed start, Ctrl-C and the normal end alike.
+    # EXIT covers a failed start, Ctrl-C and the normal end alike. Ctrl-C
+    # is how this command is meant to end, hence status 0.
     trap stop_started EXIT
-    trap 'exit 130' INT TERM HUP
+    trap 'echo; exit 0' INT TERM HUP
     start_all
     if [ ${#STARTED[@]} -eq 0 ]; then
         say "the stack was already running; Ctrl-C here leaves it running" \
