@@ -387,13 +387,15 @@ def test_bad_arguments():
     publish(r)
     before = room_counts(r)
     for label, bad_room, type_, client_id in BAD_ARGS:
-        target = bad_room if bad_room is not None else r
-        got = publish(target, type_=type_, client_id=client_id)
-        after = room_counts(target) if bad_room is None else \
-            room_counts(target)[0]
-        expected_after = before if bad_room is None else 0
-        check("%s: 22023, nothing stored" % label,
-              ("22023", expected_after), (got, after))
+        if bad_room is None:
+            # A bad type or id in an existing room: the room is unchanged.
+            got = publish(r, type_=type_, client_id=client_id)
+            expected, after = ("22023", before), (got, room_counts(r))
+        else:
+            # A bad room name: not even the room row may appear.
+            got = publish(bad_room, type_=type_, client_id=client_id)
+            expected, after = ("22023", 0), (got, room_counts(bad_room)[0])
+        check("%s: 22023, nothing stored" % label, expected, after)
 
     good = publish(room("r" * (64 - len(PREFIX))), type_="t" * 32,
                    client_id=" ~" + "i" * 62)
