@@ -132,8 +132,12 @@ store_fail(struct store *st, PGresult *res, const char *what,
 
     if (PQstatus(st->conn) != CONNECTION_OK || state == NULL ||
         strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0) {
-        mark_down(st, res ? pg_brief(res, brief, sizeof(brief))
-                          : "connection lost");
+        if (state != NULL)
+            pg_brief(res, brief, sizeof(brief));
+        else
+            snprintf(brief, sizeof(brief), "%s", PQerrorMessage(st->conn));
+        brief[strcspn(brief, "\n")] = '\0';
+        mark_down(st, brief);
         return rc_unavailable(err, "the database is unavailable; retry "
                                    "shortly");
     }
