@@ -410,6 +410,21 @@ http_wait() {
     die "lighttpd does not answer at $URL/; see $LOGDIR/lighttpd-error.log"
 }
 
+# A running lighttpd keeps the port it was started with, so the URL this
+# script prints and exports names that port, whatever PORT says now.
+adopt_running_port() {
+    local port
+    owned_pid "$RUN/lighttpd.pid" >/dev/null || return 0
+    port=$(sed -n 's/^var\.roomcast_port = \([0-9]*\)$/\1/p' \
+        "$LIGHTTPD_CONF" 2>/dev/null) || return 0
+    [ -n "$port" ] || return 0
+    [ "$port" = "$PORT" ] ||
+        printf 'devstack: lighttpd already runs on port %s; PORT=%s %s\n' \
+            "$port" "$PORT" "takes effect after a stop" >&2
+    PORT=$port
+    URL="http://127.0.0.1:$PORT"
+}
+
 lighttpd_start() {
     local pidfile=$RUN/lighttpd.pid out
     if owned_pid "$pidfile" >/dev/null; then
@@ -552,7 +567,9 @@ cmd_run() {
 cmd_with() {
     local status
     [ $# -ge 1 ] || usage
-    trap stop_started EXIT
+    # Quiet on the way out, so that CMD's own summary (prove's) stays the
+    # last thing printed; errors still reach stderr.
+    trap 'stop_started >/dev/null' EXIT
     trap 'exit 130' INT TERM HUP
     start_all
     export ROOMCAST_URL=$URL ROOMCAST_DB=$DBURL ROOMCAST_STATE=$STATE \
@@ -569,6 +586,7 @@ main() {
     local command=$1
     shift
     check_settings
+    [ "$command" = dburl ] || adopt_running_port
     case $command in
     start) cmd_start ;;
     stop) stop_all ;;
