@@ -63,6 +63,7 @@ LIGHTTPD_CONF=$STATE/lighttpd.conf
 HTTP_WAIT_TENTHS=100
 STOP_WAIT_TENTHS=100
 PG_READY_TRIES=30
+WORKER_SETTLE_TENTHS=10
 
 # What this invocation started, so that run and with stop exactly that.
 STARTED=()
@@ -309,16 +310,21 @@ worker_start() {
     say "started worker $k (pid $(cat -- "$pidfile"), $sock)"
 }
 
-# spawn-fcgi notices only a worker that dies at once; this catches one
-# that gives up a moment later, for example on a bad conninfo.
+# spawn-fcgi notices only a worker that dies at once; this watches the
+# workers for WORKER_SETTLE_TENTHS more, to catch one that gives up a
+# moment later, for example on a bad setting.
 workers_check() {
-    local k log
-    for ((k = 1; k <= WORKERS; k++)); do
-        log=$LOGDIR/fcgi-$k.log
-        owned_pid "$RUN/fcgi-$k.pid" >/dev/null && continue
-        tail -n 20 -- "$log" >&2 2>/dev/null || true
-        die "worker $k exited; see $log"
+    local k log i
+    for ((i = 0; i <= WORKER_SETTLE_TENTHS; i += 2)); do
+        for ((k = 1; k <= WORKERS; k++)); do
+            log=$LOGDIR/fcgi-$k.log
+            owned_pid "$RUN/fcgi-$k.pid" >/dev/null && continue
+            tail -n 20 -- "$log" >&2 2>/dev/null || true
+            die "worker $k exited; see $log"
+        done
+        [ "$i" -lt "$WORKER_SETTLE_TENTHS" ] && sleep 0.2
     done
+    return 0
 }
 
 # Every worker with a pid file, also those beyond ROOMCAST_WORKERS left
