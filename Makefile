@@ -247,13 +247,17 @@ SHARE := $(DESTDIR)$(PREFIX)/share/roomcast
 
 # deploy/ and sql/ keep their layout under share/roomcast, so a script that
 # finds ../sql next to itself works the same installed as in the checkout.
+# The development stack's files work only in a checkout and stay out.
+DEV_ONLY := deploy/devstack.sh deploy/lighttpd-dev.conf
+SHARED_FILES := $(filter-out $(DEV_ONLY),$(wildcard sql/*.sql deploy/*))
+
 install: programs
 	install -d '$(DESTDIR)$(PREFIX)/bin' '$(SHARE)/sql' '$(SHARE)/deploy'
 	@set -e; for f in $(PROGRAMS); do \
 	    echo "install $$f"; \
 	    install -m 0755 "$$f" '$(DESTDIR)$(PREFIX)/bin/'; \
 	done
-	@set -e; for f in sql/*.sql deploy/*; do \
+	@set -e; for f in $(SHARED_FILES); do \
 	    [ -f "$$f" ] || continue; \
 	    if [ -x "$$f" ]; then mode=0755; else mode=0644; fi; \
 	    echo "install $$f"; \

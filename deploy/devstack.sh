@@ -82,7 +82,7 @@ usage() {
     exit 2
 }
 
-# --- checks -----------------------------------------------------------------
+# --- checks ------------------------------------------------------------------
 
 # Paths go unquoted into a conninfo string and into lighttpd's config, and a
 # unix socket path must fit in 108 bytes, so refuse what would not work.
@@ -90,8 +90,8 @@ check_settings() {
     local path
     for path in "$ROOT" "$STATE"; do
         [[ $path =~ ^[A-Za-z0-9_./+-]+$ ]] ||
-            die "path '$path' has characters other than A-Z a-z 0-9 _ . / + -;" \
-                "move the checkout or set ROOMCAST_STATE"
+            die "path '$path' has characters other than" \
+                "A-Z a-z 0-9 _ . / + -; move the checkout or set ROOMCAST_STATE"
     done
     [ ${#RUN} -le 80 ] ||
         die "$RUN is too long for socket paths; set ROOMCAST_STATE shorter"
@@ -123,7 +123,7 @@ check_tools() {
     done
 }
 
-# --- processes --------------------------------------------------------------
+# --- processes ---------------------------------------------------------------
 
 BOOT_TIME=$(awk '$1 == "btime" { print $2 }' /proc/stat)
 CLK_TCK=$(getconf CLK_TCK)
@@ -175,7 +175,7 @@ stop_pidfile() {
     say "stopped $name (pid $pid)"
 }
 
-# --- PostgreSQL ---------------------------------------------------------------
+# --- PostgreSQL --------------------------------------------------------------
 
 as_postgres() {
     runuser -u postgres -- "$@"
@@ -289,7 +289,7 @@ db_migrate() {
     fi
 }
 
-# --- FastCGI workers ----------------------------------------------------------
+# --- FastCGI workers ---------------------------------------------------------
 
 worker_start() {
     local k=$1
@@ -362,7 +362,7 @@ workers_stop() {
     done
 }
 
-# --- roomcast-ws, when built --------------------------------------------------
+# --- roomcast-ws, when built -------------------------------------------------
 
 ws_start() {
     local pidfile=$RUN/ws.pid
@@ -381,7 +381,7 @@ ws_stop() {
     stop_pidfile "$RUN/ws.pid" roomcast-ws
 }
 
-# --- lighttpd -----------------------------------------------------------------
+# --- lighttpd ----------------------------------------------------------------
 
 write_lighttpd_conf() {
     local k
@@ -455,7 +455,7 @@ lighttpd_stop() {
     stop_pidfile "$RUN/lighttpd.pid" lighttpd
 }
 
-# --- the whole stack ------------------------------------------------------------
+# --- the whole stack ---------------------------------------------------------
 
 start_all() {
     check_root
