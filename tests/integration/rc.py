@@ -422,6 +422,7 @@ class SSE:
         self.conns = 0
         self.retry_ms = 2000
         self.workers = []
+        self.opened = []            # when each connection got its head
         self.status = None
         self.headers = {}
         self.sock = None
@@ -463,6 +464,7 @@ class SSE:
         head, _, rest = buf.partition(b"\r\n\r\n")
         self.status, self.headers = _parse_head(head)
         self.workers.append(self.worker)
+        self.opened.append(time.monotonic())
         self.sock = sock
         self.conns += 1
         self._first_rest = rest
@@ -524,7 +526,12 @@ class SSE:
             sock.close()
         except OSError:
             pass
-        self.items.put({"kind": "eof", "conn": conn})
+        # clean: the body stopped just after a complete event (or comment),
+        # not inside one; terminated: the chunked body had its last chunk.
+        self.items.put({"kind": "eof", "conn": conn,
+                        "clean": parser.is_between_events(),
+                        "terminated": dec.done if dec else None,
+                        "at": time.monotonic()})
 
     def close(self):
         self.closed = True
@@ -622,6 +629,10 @@ class _EventParser:
         self.data = []
         self.event = None
         self.id = None
+        self.has_fields = False
+
+    def is_between_events(self):
+        return self.pending == "" and not self.has_fields
 
     def feed(self, text):
         self.pending += text
@@ -643,6 +654,7 @@ class _EventParser:
             sse.items.put({"kind": "comment", "text": line[1:],
                            "conn": self.conn})
             return
+        self.has_fields = True
         name, sep, value = line.partition(":")
         if sep and value.startswith(" "):
             value = value[1:]
