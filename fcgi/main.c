@@ -229,7 +229,7 @@ int
 main(void)
 {
     struct app app = {0};
-    int epoll_fd;
+    int epoll_fd, rc;
     struct sigaction sa = {0};
 
     log_init("roomcast-fcgi");
@@ -248,5 +248,10 @@ main(void)
         return 1;
     }
     app.is_cgi = FCGX_IsCGI();
-    return app.is_cgi ? run_cgi(&app) : run_fastcgi(&app);
+    rc = app.is_cgi ? run_cgi(&app) : run_fastcgi(&app);
+
+    hub_free(app.hub);
+    store_free(app.store);
+    close(epoll_fd);
+    return rc;
 }

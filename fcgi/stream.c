@@ -96,10 +96,10 @@ watch_output(struct stream_loop *loop, struct stream *st, bool want)
 {
     struct epoll_event ev = {0};
 
-    if (want == !!(st->flags & STREAM_WANTS_OUT))
+    if (want == !!(st->flags & STREAM_WANTS_OUT) ||
+        (st->flags & STREAM_IS_RAW))
         return;
-    ev.events = (st->flags & STREAM_IS_RAW ? 0 : EPOLLIN | EPOLLRDHUP) |
-                (want ? EPOLLOUT : 0);
+    ev.events = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0);
     ev.data.ptr = st;
     if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_MOD, st->fd, &ev) != 0) {
         mark_dead(st);
@@ -259,10 +259,14 @@ stream_open(struct stream_loop *loop, enum stream_kind kind, int fd,
     for (size_t i = 0; i < nrooms; i++)
         st->subs[i].owner = st;
 
-    set_nonblocking(fd);
-    ev.events = is_raw ? 0 : EPOLLIN | EPOLLRDHUP;
+    /* Under CGI the one client is stdout, which may be a pipe or a file:
+     * it is written with blocking writes and not watched, and a client
+     * that left shows as a failed write. */
+    ev.events = EPOLLIN | EPOLLRDHUP;
     ev.data.ptr = st;
-    if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    if (!is_raw)
+        set_nonblocking(fd);
+    if (!is_raw && epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         log_warn("stream", "cannot watch fd %d: %s", fd, strerror(errno));
         close(fd);
         free(st);

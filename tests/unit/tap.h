@@ -149,6 +149,8 @@ static inline int
 tap_done(void)
 {
     printf("1..%d\n", tap_counts.run);
+    /* Before exit: a leak report at exit must not swallow the lines. */
+    fflush(stdout);
     if (tap_counts.failed > 0)
         tap_diag("failed %d of %d", tap_counts.failed, tap_counts.run);
     return tap_counts.failed > 0 ? 1 : 0;
