@@ -17,8 +17,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rc  # noqa: E402
 
 
+NO_WORKER = []      # error answers without X-Roomcast-Worker
+
+
 def expect(tap, res, status, code, what):
     bad = rc.error_problems(res, status, code)
+    if res is not None and not (res.worker or "").isdigit():
+        NO_WORKER.append(what)
     return tap.ok(not bad, "%s: %d %s" % (what, status, code), [], bad)
 
 
@@ -150,6 +155,8 @@ def main(tap):
     bad_cursors(tap, room)
     paths_and_methods(tap, room)
     health(tap)
+    tap.ok(not NO_WORKER, "every error answer names its worker "
+           "(X-Roomcast-Worker)", [], NO_WORKER)
 
 
 rc.run(main)

@@ -3,9 +3,10 @@
 
 Messages already after the cursor come back at once; otherwise the request
 is held until one arrives or timeout passes; no cursor means from now; a
-cursor can name two rooms; poll_max_messages caps a response (set with SQL
-and restored); Cache-Control is no-store. Not for: SSE or database loss
-(other .t files). Run by `make test` against the stack.
+cursor can name two rooms; poll_max_messages caps a response and
+poll_max_seconds the wait, poll_default_seconds is the default wait (set
+with SQL and restored); Cache-Control is no-store. Not for: SSE or
+database loss (other .t files). Run by `make test` against the stack.
 """
 
 import os
@@ -152,6 +153,58 @@ def max_messages(tap):
     tap.ok(back, "poll_max_messages restored to %s" % old, 12, "5")
 
 
+def timed_poll(room, **kw):
+    """Seconds an empty poll was held, and its status."""
+    t0 = time.monotonic()
+    res = rc.poll(room, "%s:0" % room, http_timeout_s=40, **kw)
+    return time.monotonic() - t0, res.status
+
+
+def wait_limits(room, expect_short):
+    """Waits until four polls at once with timeout=4 (so every worker gets
+    one) are cut to about 2 s, or, after the restore, held their 4 s."""
+    def check():
+        took = []
+        threads = [threading.Thread(
+            target=lambda: took.append(timed_poll(room, timeout=4)[0]),
+            daemon=True) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        return len(took) == 4 and all((t < 3.2) == expect_short
+                                      for t in took)
+    return rc.wait_until(check, 20, 0.2)
+
+
+def time_limits(tap):
+    """poll_max_seconds caps timeout; poll_default_seconds is the default."""
+    room = rc.room_name("polltime")
+    keys = ("poll_max_seconds", "poll_default_seconds")
+    old = {k: rc.setting(k) for k in keys}
+
+    def restore():
+        for key, value in old.items():
+            rc.set_setting(key, value)
+    tap.at_timeout(restore)
+    try:
+        rc.set_setting("poll_max_seconds", "2")
+        rc.set_setting("poll_default_seconds", "1")
+        tap.ok(wait_limits(room, True), "poll_max_seconds=2 takes effect")
+        time.sleep(1.0)
+        took, status = timed_poll(room, timeout=30)
+        tap.ok(status == 200 and 1.5 <= took <= 3.5,
+               "timeout=30 is cut to poll_max_seconds (2 s)",
+               "200 after 1.5..3.5 s", "%s after %.1f s" % (status, took))
+        took, status = timed_poll(room)
+        tap.ok(status == 200 and 0.5 <= took <= 2.5,
+               "no timeout: poll_default_seconds (1 s)",
+               "200 after 0.5..2.5 s", "%s after %.1f s" % (status, took))
+    finally:
+        restore()
+    tap.ok(wait_limits(room, False), "poll time settings restored (%s)" % old)
+
+
 def main(tap):
     rc.require_stack(tap)
     room, other = rc.room_name("poll"), rc.room_name("poll2")
@@ -161,6 +214,7 @@ def main(tap):
     from_now(tap, room)
     two_rooms(tap, room, other)
     max_messages(tap)
+    time_limits(tap)
 
 
 rc.run(main)
