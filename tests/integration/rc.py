@@ -11,10 +11,12 @@ a time bound, so a silent server fails a test instead of hanging it.
 """
 
 import codecs
+import hashlib
 import http.client
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -449,6 +451,8 @@ class SSE:
                "Connection: close"]
         if self.last_event_id is not None:
             req.append("Last-Event-ID: %s" % self.last_event_id)
+        # Set by AuthSSE only: the token's header or cookie.
+        req.extend(getattr(self, "extra_headers", []))
         sock.sendall(("\r\n".join(req) + "\r\n\r\n").encode("utf-8"))
         buf = b""
         deadline = time.monotonic() + self.timeout_s
@@ -791,3 +795,274 @@ def require_stack(tap):
     tap.ok(False, "the stack answers at %s%s/health" % (URL, PREFIX))
     tap.diag("start it with deploy/devstack.sh start")
     tap.done()
+
+
+# ---------------------------------------------------------------- auth
+
+# Every token, ticket and JSON Web Token text this process handed to the
+# server, so a test can check at its end that no log line holds one.
+SECRETS = []
+
+
+def remember_secret(text):
+    """Adds a token, ticket or JWT text to SECRETS; returns it."""
+    if text and text not in SECRETS:
+        SECRETS.append(text)
+    return text
+
+
+def sha256_hex(text):
+    """Lower-case hex SHA-256 of the UTF-8 text, as the server hashes a
+    token or ticket."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def sql_array(items):
+    """SQL literal of a text[] (never NULL)."""
+    return "ARRAY[%s]::text[]" % ", ".join(lit(x) for x in items)
+
+
+def issue_token(user, can_read=(), can_write=(), ttl="1 hour", note=None):
+    """SELECT roomcast.issue_token(...); returns the token text, which is
+    remembered in SECRETS. ttl None issues one that never expires."""
+    out = sql("SELECT roomcast.issue_token(%s, can_read => %s, "
+              "can_write => %s, ttl => %s::interval, note => %s)"
+              % (lit(user), sql_array(can_read), sql_array(can_write),
+                 lit(ttl), lit(note)))
+    return remember_secret(out)
+
+
+def revoke_token(token):
+    """SELECT roomcast.revoke_token(token); returns True when it existed."""
+    return sql("SELECT roomcast.revoke_token(%s)" % lit(token)) == "t"
+
+
+def make_room(tag, public_read=False, public_write=False):
+    """A fresh room with a row in roomcast.rooms and the given flags."""
+    name = room_name(tag)
+    sql("INSERT INTO roomcast.rooms (name, public_read, public_write) "
+        "VALUES (%s, %s, %s)" % (lit(name), public_read, public_write))
+    return name
+
+
+def credential(token, via="bearer"):
+    """(headers, query params) that carry token the way via says:
+    'bearer' (Authorization header), 'cookie' (roomcast_token), 'query'
+    (?token=), 'ticket' (?ticket=, token being the ticket) or None for
+    no credential at all."""
+    if token is None or via is None:
+        return {}, {}
+    if via == "bearer":
+        return {"Authorization": "Bearer " + token}, {}
+    if via == "cookie":
+        return {"Cookie": "roomcast_token=" + token}, {}
+    if via == "query":
+        return {}, {"token": token}
+    if via == "ticket":
+        return {}, {"ticket": token}
+    raise ValueError("unknown credential kind %r" % via)
+
+
+def _with_query(path, params):
+    qs = _query(params)
+    if not qs:
+        return path
+    return path + ("&" if "?" in path else "?") + qs
+
+
+def auth_request(method, path, token=None, via="bearer", body=None,
+                 headers=None, params=None, timeout_s=15):
+    """request() with a credential added. path is under PREFIX (pass
+    '/rooms/x/messages'); params are more query parameters."""
+    hdrs, query = credential(token, via)
+    hdrs.update(headers or {})
+    query.update(params or {})
+    return request(method, _with_query(PREFIX + path, query), body, hdrs,
+                   timeout_s)
+
+
+def publish_as(room, token=None, via="bearer", type="text", data=None,
+               id=None, timeout_s=15):
+    """POST /rt/rooms/{room}/messages with a credential."""
+    msg = {"type": type, "data": data if data is not None else {"n": 1}}
+    if id is not None:
+        msg["id"] = id
+    return auth_request("POST", "/rooms/%s/messages" % room, token, via,
+                        json.dumps(msg),
+                        {"Content-Type": "application/json"},
+                        timeout_s=timeout_s)
+
+
+def history_as(room, token=None, via="bearer", **params):
+    """GET /rt/rooms/{room}/messages with a credential."""
+    return auth_request("GET", "/rooms/%s/messages" % room, token, via,
+                        params=params)
+
+
+def poll_as(rooms, token=None, via="bearer", cursor=None, timeout=1,
+            http_timeout_s=None):
+    """GET /rt/poll with a credential; timeout is the poll's own."""
+    if not isinstance(rooms, str):
+        rooms = ",".join(rooms)
+    return auth_request("GET", "/poll", token, via,
+                        params={"rooms": rooms, "cursor": cursor,
+                                "timeout": timeout},
+                        timeout_s=http_timeout_s or float(timeout) + 15)
+
+
+def ticket_for(token, via="bearer"):
+    """POST /rt/tickets; returns (Resp, ticket text or None). The ticket
+    is remembered in SECRETS."""
+    res = auth_request("POST", "/tickets", token, via)
+    text = None
+    if res.status == 200 and isinstance(res.json, dict):
+        text = res.json.get("ticket")
+        if isinstance(text, str):
+            remember_secret(text)
+        else:
+            text = None
+    return res, text
+
+
+class AuthSSE(SSE):
+    """An SSE client that sends a credential (see credential())."""
+
+    def __init__(self, rooms, token=None, via="bearer", extra=None,
+                 headers=None, **kwargs):
+        hdrs, query = credential(token, via)
+        hdrs.update(headers or {})
+        query.update(extra or {})
+        SSE.__init__(self, rooms, extra=query, **kwargs)
+        self.extra_headers = ["%s: %s" % kv for kv in hdrs.items()]
+
+
+def sse_answer(rooms, token=None, via="bearer", extra=None, headers=None,
+               timeout_s=10):
+    """Opens an SSE stream and returns (status, error body or None,
+    stream). A 200 stream is left open for the caller (close it); any
+    other answer is read to its end (bounded) and its JSON body given."""
+    sse = AuthSSE(rooms, token, via, extra=extra, headers=headers,
+                  timeout_s=timeout_s).open()
+    if sse.status == 200:
+        return sse.status, None, sse
+    sse.wait_eof(timeout_s)
+    sse.close()
+    return sse.status, sse.body_json(), sse
+
+
+def answer_problems(res, status, code=None):
+    """Like error_problems() for any status, for a Resp or an
+    (status, body) pair; code None skips the body checks."""
+    if res is None:
+        return ["no response"]
+    if isinstance(res, tuple):
+        got_status, body = res
+    else:
+        got_status, body = res.status, res.json
+    bad = []
+    if got_status != status:
+        bad.append("status %s not %s" % (got_status, status))
+    if code is not None:
+        if not isinstance(body, dict):
+            bad.append("body not a JSON object: %s" % _short(body, 200))
+        elif body.get("type") != "error" or body.get("code") != code:
+            bad.append("type/code %r/%r not 'error'/%r"
+                       % (body.get("type"), body.get("code"), code))
+    return bad
+
+
+def settings_restorer(tap, keys):
+    """Remembers the values of keys now; returns a function that writes
+    them back (run it in a finally block). It also runs if the whole-file
+    alarm ends the test."""
+    saved = {k: setting(k) for k in keys}
+
+    def restore():
+        for key, value in saved.items():
+            set_setting(key, value)
+    tap.at_timeout(restore)
+    return restore
+
+
+def log_files():
+    """Every *.log file under state/log (worker, lighttpd, PostgreSQL)."""
+    folder = os.path.join(STATE, "log")
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in names if n.endswith(".log")]
+
+
+def secret_marks(text):
+    """What must not appear in a log for one secret: the whole text and,
+    to catch a shortened copy, its 24 characters after the prefix (for a
+    JWT, the start of its signature)."""
+    marks = [text]
+    if text.count(".") == 2:
+        sig = text.rsplit(".", 1)[1]
+        if len(sig) >= 24:
+            marks.append(sig[:24])
+    elif len(text) >= 28:
+        marks.append(text[4:28])
+    return marks
+
+
+def check_logs_clean(tap, secrets=None, settle_s=1.0):
+    """One check: no log file holds any secret (default: SECRETS). Waits
+    settle_s first so buffered log lines are written."""
+    secrets = list(SECRETS if secrets is None else secrets)
+    time.sleep(settle_s)
+    found = []
+    files = log_files()
+    for path in files:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read().decode("utf-8", "replace")
+        except OSError as exc:
+            found.append("%s unreadable: %s" % (path, exc))
+            continue
+        for secret in secrets:
+            for mark in secret_marks(secret):
+                at = data.find(mark)
+                if at >= 0:
+                    line_start = data.rfind("\n", 0, at) + 1
+                    found.append("%s: %s" % (os.path.basename(path),
+                                             _short(data[line_start:at + 40],
+                                                    200)))
+                    break
+    tap.ok(files and not found,
+           "no log file holds any of the %d tokens, tickets and JWTs used"
+           % len(secrets),
+           "none in %s" % [os.path.basename(f) for f in files], found)
+
+
+def sql_state(query, timeout_s=30):
+    """Runs query with psql; returns (output, None) when it succeeds, or
+    (error text, SQLSTATE) when it fails."""
+    proc = subprocess.run(
+        ["psql", DB, "-XAtq", "-v", "ON_ERROR_STOP=1", "-v",
+         "VERBOSITY=verbose", "-c", query],
+        capture_output=True, text=True, timeout=timeout_s)
+    if proc.returncode == 0:
+        return proc.stdout.rstrip("\n"), None
+    err = proc.stderr.strip()
+    m = re.search(r"ERROR:\s+([0-9A-Z]{5}):", err)
+    return err, (m.group(1) if m else "?????")
+
+
+def sql_notifications(statements, timeout_s=30):
+    """Runs statements (a list) in one psql session that first LISTENs on
+    channel roomcast; returns the payloads that session received, in
+    order (other sessions' traffic on the channel included)."""
+    args = ["psql", DB, "-Xq", "-v", "ON_ERROR_STOP=1",
+            "-c", "LISTEN roomcast"]
+    for st in statements:
+        args += ["-c", st]
+    proc = subprocess.run(args, capture_output=True, text=True,
+                          timeout=timeout_s)
+    if proc.returncode != 0:
+        raise RuntimeError("psql failed (%d): %s" % (proc.returncode,
+                                                     proc.stderr.strip()))
+    return re.findall(r'Asynchronous notification "roomcast" with payload '
+                      r'"(.*)" received from server process', proc.stdout)
