@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 
+#include "access.h"
 #include "config.h"
 #include "hub.h"
 #include "request.h"
@@ -20,6 +21,7 @@ struct app {
     struct store *store;
     struct hub *hub;
     struct stream_loop loop;
+    struct access *access;
     bool is_cgi;
 };
 
@@ -33,6 +35,7 @@ void messages_publish(struct app *app, struct request *req,
 void messages_history(struct app *app, struct request *req,
                       const char *room);
 void subscribe_sse(struct app *app, struct request *req);
+void tickets_issue(struct app *app, struct request *req);
 void subscribe_poll(struct app *app, struct request *req);
 
 #endif

@@ -54,11 +54,38 @@ now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Revocations and kicks, sent by SQL to every process: forget what the
+ * caches know and end the streams concerned, here, now. */
+static void
+on_control(void *ctx, const char *text)
+{
+    struct app *app = ctx;
+    char room[65];
+    int used = 0;
+    int64_t n = 0;
+
+    if (strncmp(text, "revoke-token ", 13) == 0) {
+        access_forget_token(app->access, text + 13);
+        n = stream_end_matching(&app->loop, text + 13, NULL, NULL);
+    } else if (strncmp(text, "revoke-user ", 12) == 0) {
+        access_forget_user(app->access, text + 12);
+        n = stream_end_matching(&app->loop, NULL, text + 12, NULL);
+    } else if (sscanf(text, "kick %64s %n", room, &used) == 1 && used > 0) {
+        n = stream_end_matching(&app->loop, NULL, text + used, room);
+    } else {
+        log_warn("control", "ignoring an unknown control notification");
+        return;
+    }
+    log_info("control", "%.*s: ended %" PRId64 " streams",
+             (int)strcspn(text, " "), text, n);
+}
+
 static void
 refresh(struct app *app)
 {
     struct rc_error err = {0};
 
+    access_sweep(app->access, app->loop.now_ms);
     if (store_load_settings(app->store, &app->cfg, &err) != 0)
         return;         /* the store logged it; keep the last settings */
     if (!app->is_cgi &&
@@ -164,6 +191,10 @@ app_init(struct app *app, int epoll_fd)
                        stream_flush, &app->loop);
     if (app->hub == NULL)
         return -1;
+    hub_set_control(app->hub, on_control, app);
+    app->access = access_new(app->store, &app->cfg);
+    if (app->access == NULL)
+        return -1;
     stream_loop_init(&app->loop, epoll_fd, app->hub, &app->cfg);
     app->loop.now_ms = now_ms();
     refresh(app);
@@ -250,6 +281,7 @@ main(void)
     app.is_cgi = FCGX_IsCGI();
     rc = app.is_cgi ? run_cgi(&app) : run_fastcgi(&app);
 
+    access_free(app.access);
     hub_free(app.hub);
     store_free(app.store);
     close(epoll_fd);

@@ -6,6 +6,7 @@
  * validates again: SQL publishers get the same rules as HTTP ones.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -17,6 +18,10 @@
 
 #define HISTORY_DEFAULT_LIMIT 100
 
+static void messages_publish_as(struct app *app, struct request *req,
+                                const char *room,
+                                const struct auth_identity *who);
+
 static bool
 is_json_content_type(const char *ct)
 {
@@ -27,8 +32,52 @@ is_json_content_type(const char *ct)
     return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
+/* Who publishes, whether they may, and whether their bucket has room.
+ * Returns 0 with *who set (NULL: anonymous), or -1 with err, and then
+ * *retry_after_s is set when the answer is 429. */
+static int
+publish_allowed(struct app *app, struct request *req, const char *room,
+                struct auth_identity **who, int64_t *retry_after_s,
+                struct rc_error *err)
+{
+    int64_t now = app->loop.now_ms;
+
+    if (access_identify(app->access, req, now, who, err) != 0)
+        return -1;
+    if (access_may_write(app->access, *who, room, now, err) != 0 ||
+        access_take_publish(app->access, *who,
+                            request_param(req, "REMOTE_ADDR"), now,
+                            retry_after_s, err) != 0) {
+        auth_identity_unref(*who);
+        *who = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 void
 messages_publish(struct app *app, struct request *req, const char *room)
+{
+    struct rc_error err = {0};
+    struct auth_identity *who = NULL;
+    int64_t retry_after_s = 0;
+    char header[64];
+
+    if (publish_allowed(app, req, room, &who, &retry_after_s, &err) != 0) {
+        snprintf(header, sizeof(header), "Retry-After: %" PRId64 "\r\n",
+                 retry_after_s);
+        request_respond_error_with(req, &err, retry_after_s ? header : NULL);
+        return;
+    }
+    messages_publish_as(app, req, room, who);
+    auth_identity_unref(who);
+}
+
+/* Publishes the request's message as who (NULL: anonymous), once the
+ * rights and the rate are checked. */
+static void
+messages_publish_as(struct app *app, struct request *req, const char *room,
+                    const struct auth_identity *who)
 {
     struct rc_error err = {0};
     struct publish_req pub;
@@ -58,7 +107,8 @@ messages_publish(struct app *app, struct request *req, const char *room)
     if ((int64_t)strlen(pub.data) > app->cfg.max_message_bytes) {
         rc_too_large(&err, "the message is over max_message_bytes (%"
                      PRId64 ")", app->cfg.max_message_bytes);
-    } else if (store_publish(app->store, room, pub.type, pub.data, NULL,
+    } else if (store_publish(app->store, room, pub.type, pub.data,
+                             who ? who->user : NULL,
                              pub.id[0] ? pub.id : NULL, &ack, &err) == 0) {
         json = envelope_ack(pub.id, room, ack.seq, ack.ts,
                             ack.is_duplicate);
@@ -97,7 +147,17 @@ messages_history(struct app *app, struct request *req, const char *room)
     struct buf b = BUF_INIT;
     int64_t after = -1, before = -1, limit = HISTORY_DEFAULT_LIMIT;
     int has_after, has_before;
+    struct auth_identity *who = NULL;
     int rc;
+
+    if (access_identify(app->access, req, app->loop.now_ms, &who, &err) != 0
+        || access_may_read(app->access, who, room, app->loop.now_ms,
+                           &err) != 0) {
+        auth_identity_unref(who);
+        request_respond_error(req, &err);
+        return;
+    }
+    auth_identity_unref(who);
 
     has_after = query_get_int(req->query, "after", 0, INT64_MAX, &after);
     has_before = query_get_int(req->query, "before", 0, INT64_MAX, &before);

@@ -155,6 +155,7 @@ request_respond(struct request *req, int status, const char *extra_headers,
         buf_puts(&out, "Content-Type: application/json\r\n");
     if (extra_headers != NULL)
         buf_puts(&out, extra_headers);
+    buf_puts(&out, req->cors);
     buf_puts(&out, "\r\n");
     if (json_body != NULL) {
         buf_puts(&out, json_body);

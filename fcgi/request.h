@@ -26,6 +26,7 @@ struct request {
     size_t body_len;
     bool is_body_too_large;     /* more than the limit was sent */
     bool is_answered;
+    char cors[512];             /* CORS header lines for every answer */
 };
 
 /* Fills req from the parameters of an accepted FastCGI request (fcgx

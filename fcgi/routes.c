@@ -96,6 +96,15 @@ room_endpoint(struct app *app, struct request *req, const char *room,
         respond_bad_method(req, "GET, POST");
 }
 
+/* A CORS preflight: the allowed-origin headers, or none at all for an
+ * origin that is not allowed (the browser then refuses by itself). */
+static void
+preflight(struct app *app, struct request *req)
+{
+    access_cors_headers(&app->cfg, req, true, req->cors, sizeof(req->cors));
+    request_respond(req, 204, NULL, NULL);
+}
+
 void
 app_handle(struct app *app, struct request *req)
 {
@@ -103,7 +112,10 @@ app_handle(struct app *app, struct request *req)
     char room[256];
     const char *rest;
 
-    if (strcmp(path, "/health") == 0) {
+    access_cors_headers(&app->cfg, req, false, req->cors, sizeof(req->cors));
+    if (method_is(req, "OPTIONS")) {
+        preflight(app, req);
+    } else if (strcmp(path, "/health") == 0) {
         if (method_is(req, "GET") || method_is(req, "HEAD"))
             health(app, req);
         else
@@ -118,6 +130,11 @@ app_handle(struct app *app, struct request *req)
             subscribe_poll(app, req);
         else
             respond_bad_method(req, "GET");
+    } else if (strcmp(path, "/tickets") == 0) {
+        if (method_is(req, "POST"))
+            tickets_issue(app, req);
+        else
+            respond_bad_method(req, "POST");
     } else if ((rest = room_path(path, room, sizeof(room))) != NULL) {
         room_endpoint(app, req, room, rest);
     } else {

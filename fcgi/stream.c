@@ -19,11 +19,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "log.h"
 #include "record.h"
+#include "strmap.h"
 
 #define STREAM_IS_RAW 0x01          /* plain CGI: no FastCGI framing */
 #define STREAM_IS_DIRTY 0x02        /* on the flush list */
@@ -48,6 +50,8 @@ struct stream {
     struct stream *dirty_next;
     struct buf *out;                /* framed bytes not yet written */
     struct hub_event **pending;
+    struct auth_identity *who;      /* NULL: anonymous */
+    char *answer_headers;           /* long-poll only; NULL: none */
     int64_t deadline_ms;
     int64_t beat_ms;
     int fd;
@@ -72,6 +76,36 @@ stream_loop_init(struct stream_loop *loop, int epoll_fd, struct hub *hub,
     loop->epoll_fd = epoll_fd;
     loop->hub = hub;
     loop->cfg = cfg;
+    loop->user_streams = strmap_new();
+}
+
+void
+stream_set_answer_headers(struct stream *st, const char *headers)
+{
+    if (headers[0] != '\0')
+        st->answer_headers = strdup(headers);
+}
+
+int64_t
+stream_user_count(const struct stream_loop *loop, const char *user)
+{
+    if (loop->user_streams == NULL)
+        return 0;
+    return (int64_t)(intptr_t)strmap_get(loop->user_streams, user);
+}
+
+/* Counts streams per user; an entry goes when its count reaches 0. */
+static void
+count_user(struct stream_loop *loop, const char *user, int delta)
+{
+    int64_t n = stream_user_count(loop, user) + delta;
+
+    if (loop->user_streams == NULL)
+        return;
+    if (n <= 0)
+        strmap_remove(loop->user_streams, user);
+    else
+        strmap_put(loop->user_streams, user, (void *)(intptr_t)n);
 }
 
 static void
@@ -239,7 +273,7 @@ set_nonblocking(int fd)
 struct stream *
 stream_open(struct stream_loop *loop, enum stream_kind kind, int fd,
             unsigned request_id, bool is_raw, size_t nrooms,
-            int64_t lifetime_ms)
+            int64_t lifetime_ms, struct auth_identity *who)
 {
     struct stream *st = calloc(1, sizeof(*st) +
                                   nrooms * sizeof(struct stream_sub));
@@ -258,6 +292,12 @@ stream_open(struct stream_loop *loop, enum stream_kind kind, int fd,
     st->beat_ms = loop->now_ms + loop->cfg->sse_heartbeat_seconds * 1000;
     for (size_t i = 0; i < nrooms; i++)
         st->subs[i].owner = st;
+    if (who != NULL && who->expires_at > 0) {
+        int64_t left_ms = (who->expires_at - (int64_t)time(NULL)) * 1000;
+
+        if (left_ms < lifetime_ms)
+            st->deadline_ms = loop->now_ms + (left_ms > 0 ? left_ms : 0);
+    }
 
     /* Under CGI the one client is stdout, which may be a pipe or a file:
      * it is written with blocking writes and not watched, and a client
@@ -273,6 +313,11 @@ stream_open(struct stream_loop *loop, enum stream_kind kind, int fd,
         return NULL;
     }
 
+    if (who != NULL) {
+        auth_identity_ref(who);
+        st->who = who;
+        count_user(loop, who->user, +1);
+    }
     st->next = all_streams;
     if (all_streams != NULL)
         all_streams->prev = st;
@@ -301,6 +346,11 @@ stream_free(struct stream_loop *loop, struct stream *st)
     for (size_t i = 0; i < st->npending; i++)
         hub_event_unref(st->pending[i]);
     free(st->pending);
+    free(st->answer_headers);
+    if (st->who != NULL) {
+        count_user(loop, st->who->user, -1);
+        auth_identity_unref(st->who);
+    }
 
     if (st->prev != NULL)
         st->prev->next = st->next;
@@ -592,8 +642,10 @@ poll_answer(struct stream_loop *loop, struct stream *st)
     }
     body = stream_poll_body(st->pending, st->npending, &cursor);
     buf_printf(&b, "Status: 200 OK\r\nContent-Type: application/json\r\n"
-               "Cache-Control: no-store\r\nX-Roomcast-Worker: %d\r\n\r\n"
-               "%s\n", (int)getpid(), body ? body : "");
+               "Cache-Control: no-store\r\nX-Roomcast-Worker: %d\r\n%s\r\n"
+               "%s\n", (int)getpid(),
+               st->answer_headers ? st->answer_headers : "",
+               body ? body : "");
     free(body);
     if (buf_failed(&b) || body == NULL) {
         mark_dead(st);
@@ -650,6 +702,35 @@ stream_tick(struct stream_loop *loop)
         }
     }
     stream_flush(loop);
+}
+
+static bool
+listens_to(struct stream *st, const char *room)
+{
+    return sub_of_room(st, room) != NULL;
+}
+
+int64_t
+stream_end_matching(struct stream_loop *loop, const char *hash,
+                    const char *user, const char *room)
+{
+    int64_t n = 0;
+
+    for (struct stream *st = all_streams; st != NULL; st = st->next) {
+        if (st->who == NULL ||
+            (st->flags & (STREAM_IS_DEAD | STREAM_IS_ENDING)))
+            continue;
+        if ((hash != NULL && strcmp(st->who->hash, hash) != 0) ||
+            (user != NULL && strcmp(st->who->user, user) != 0) ||
+            (room != NULL && !listens_to(st, room)))
+            continue;
+        if (st->kind == STREAM_POLL)
+            poll_answer(loop, st);
+        else
+            stream_end(loop, st);
+        n++;
+    }
+    return n;
 }
 
 void

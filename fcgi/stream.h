@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "config.h"
 #include "cursor.h"
 #include "hub.h"
@@ -36,18 +37,32 @@ struct stream_loop {
     int64_t now_ms;                 /* monotonic, refreshed by the loop */
     int64_t count;                  /* open streams */
     int64_t delivered;              /* events written, for the worker row */
+    struct strmap *user_streams;    /* user -> open streams (intptr_t) */
 };
 
 void stream_loop_init(struct stream_loop *loop, int epoll_fd,
                       struct hub *hub, const struct config *cfg);
 
-/* Makes a stream for a detached request. initial is written first (the
- * HTTP headers and the backlog of an SSE stream); events gathered with
- * stream_queue_event() before stream_subscribe follow it. Returns NULL
- * when out of memory, after closing the request. */
+/* Makes a stream for a detached request, held by who (NULL: anonymous;
+ * the stream takes its own reference). It ends after lifetime_ms, or when
+ * who's token expires if that is sooner. Returns NULL when out of memory,
+ * after closing the request. */
 struct stream *stream_open(struct stream_loop *loop, enum stream_kind kind,
                            int fd, unsigned request_id, bool is_raw,
-                           size_t nrooms, int64_t lifetime_ms);
+                           size_t nrooms, int64_t lifetime_ms,
+                           struct auth_identity *who);
+
+/* Header lines (CORS) a held long-poll adds to its answer; copied. */
+void stream_set_answer_headers(struct stream *st, const char *headers);
+
+/* Open streams of user in this process. */
+int64_t stream_user_count(const struct stream_loop *loop, const char *user);
+
+/* Ends every stream whose holder matches: the token with hash, or user
+ * (any token), optionally only streams that listen to room. NULL fields
+ * match anything. Returns how many were ended. */
+int64_t stream_end_matching(struct stream_loop *loop, const char *hash,
+                            const char *user, const char *room);
 
 /* Subscribes the stream's room i at the seq the client has now. */
 int stream_subscribe(struct stream_loop *loop, struct stream *st, size_t i,

@@ -197,6 +197,42 @@ parse_cursor_param(struct request *req, struct cursor *cursor,
     return cursor_parse(text, (size_t)n, cursor, err);
 }
 
+/* The rights and limits of a subscriber: token, rooms per stream, read
+ * access to every room, streams per user. 0 with *who set (NULL:
+ * anonymous) or -1 with err. */
+static int
+subscriber_allowed(struct app *app, struct request *req,
+                   const struct room_list *rooms, struct auth_identity **who,
+                   struct rc_error *err)
+{
+    int64_t now = app->loop.now_ms;
+
+    if (access_identify(app->access, req, now, who, err) != 0)
+        return -1;
+    if ((int64_t)rooms->n > app->cfg.max_rooms_per_stream) {
+        rc_bad_request(err, "at most %" PRId64 " rooms per request",
+                       app->cfg.max_rooms_per_stream);
+        goto refuse;
+    }
+    for (size_t i = 0; i < rooms->n; i++) {
+        if (access_may_read(app->access, *who, rooms->name[i], now, err))
+            goto refuse;
+    }
+    if (*who != NULL && stream_user_count(&app->loop, (*who)->user) >=
+                        app->cfg.max_streams_per_user) {
+        rc_error_set(err, 429, "rate_limited", "this user holds %" PRId64
+                     " streams already; close one first",
+                     app->cfg.max_streams_per_user);
+        goto refuse;
+    }
+    return 0;
+
+refuse:
+    auth_identity_unref(*who);
+    *who = NULL;
+    return -1;
+}
+
 /* ---- SSE ---- */
 
 static const char sse_headers[] =
@@ -212,8 +248,8 @@ sse_retry_later(struct request *req)
 {
     struct buf b = BUF_INIT;
 
-    buf_printf(&b, "%sX-Roomcast-Worker: %d\r\n\r\nretry: 2000\n\n",
-               sse_headers, (int)getpid());
+    buf_printf(&b, "%sX-Roomcast-Worker: %d\r\n%s\r\nretry: 2000\n\n",
+               sse_headers, (int)getpid(), req->cors);
     if (!buf_failed(&b)) {
         FCGX_Request *f = req->fcgx;
 
@@ -229,13 +265,13 @@ sse_retry_later(struct request *req)
 /* The headers, the retry line and the catch-up, as the stream's first
  * bytes. Each stored event's id is the whole cursor after it. */
 static int
-sse_initial(struct start *s, struct buf *b)
+sse_initial(struct start *s, const char *cors, struct buf *b)
 {
     struct cursor pos = s->cursor;
     char id[CURSOR_TEXT_SIZE];
 
-    buf_printf(b, "%sX-Roomcast-Worker: %d\r\n\r\nretry: 2000\n\n",
-               sse_headers, (int)getpid());
+    buf_printf(b, "%sX-Roomcast-Worker: %d\r\n%s\r\nretry: 2000\n\n",
+               sse_headers, (int)getpid(), cors);
     for (size_t i = 0; i < s->nevents; i++) {
         struct hub_event *ev = s->events[i];
 
@@ -283,6 +319,7 @@ subscribe_sse(struct app *app, struct request *req)
     struct rc_error err = {0};
     struct buf initial = BUF_INIT;
     int64_t backlog = 0;
+    struct auth_identity *who = NULL;
     struct stream *st;
     int fd;
     unsigned request_id;
@@ -292,8 +329,16 @@ subscribe_sse(struct app *app, struct request *req)
         rc_internal(&err, "out of memory");
         goto fail;
     }
-    if (parse_rooms(req, &s->rooms, &err) != 0 ||
-        sse_resume_point(req, s, given, &err) != 0)
+    if (parse_rooms(req, &s->rooms, &err) != 0)
+        goto fail;
+    if (subscriber_allowed(app, req, &s->rooms, &who, &err) != 0) {
+        if (err.status >= 500) {
+            sse_retry_later(req);
+            goto out;
+        }
+        goto fail;
+    }
+    if (sse_resume_point(req, s, given, &err) != 0)
         goto fail;
     if (query_get_int(req->query, "backlog", 0, BACKLOG_MAX, &backlog) < 0) {
         rc_bad_request(&err, "backlog must be a whole number from 0 to %d",
@@ -307,7 +352,7 @@ subscribe_sse(struct app *app, struct request *req)
         }
         goto fail;
     }
-    if (sse_initial(s, &initial) != 0) {
+    if (sse_initial(s, req->cors, &initial) != 0) {
         rc_internal(&err, "out of memory");
         goto fail;
     }
@@ -315,7 +360,7 @@ subscribe_sse(struct app *app, struct request *req)
     request_detach(req, &fd, &request_id, &is_raw);
     st = stream_open(&app->loop, STREAM_SSE, fd, request_id, is_raw,
                      s->rooms.n, s->is_truncated ? 0
-                     : app->cfg.sse_max_seconds * 1000);
+                     : app->cfg.sse_max_seconds * 1000, who);
     if (st == NULL)
         goto out;
     stream_write(&app->loop, st, initial.data, initial.len);
@@ -335,6 +380,7 @@ out:
     free(s);
     free(given);
     buf_free(&initial);
+    auth_identity_unref(who);
 }
 
 /* ---- long-poll ---- */
@@ -366,6 +412,7 @@ subscribe_poll(struct app *app, struct request *req)
     struct cursor *given = malloc(sizeof(*given));
     struct rc_error err = {0};
     int64_t timeout = app->cfg.poll_default_seconds;
+    struct auth_identity *who = NULL;
     struct stream *st;
     int fd;
     unsigned request_id;
@@ -376,6 +423,7 @@ subscribe_poll(struct app *app, struct request *req)
         goto fail;
     }
     if (parse_rooms(req, &s->rooms, &err) != 0 ||
+        subscriber_allowed(app, req, &s->rooms, &who, &err) != 0 ||
         parse_cursor_param(req, given, &err) != 0)
         goto fail;
     if (query_get_int(req->query, "timeout", 0, INT32_MAX, &timeout) < 0) {
@@ -393,9 +441,10 @@ subscribe_poll(struct app *app, struct request *req)
     }
     request_detach(req, &fd, &request_id, &is_raw);
     st = stream_open(&app->loop, STREAM_POLL, fd, request_id, is_raw,
-                     s->rooms.n, timeout * 1000);
+                     s->rooms.n, timeout * 1000, who);
     if (st == NULL)
         goto out;
+    stream_set_answer_headers(st, req->cors);
     for (size_t i = 0; i < s->rooms.n; i++) {
         if (stream_subscribe(&app->loop, st, i, s->rooms.name[i], s->seq[i],
                              s->seq[i]) != 0)
@@ -411,4 +460,5 @@ out:
         start_free(s);
     free(s);
     free(given);
+    auth_identity_unref(who);
 }

@@ -36,6 +36,28 @@ static const struct config_key config_keys[] = {
      1, 100000},
     {"out_queue_max_bytes", offsetof(struct config, out_queue_max_bytes),
      64 * 1024, 1024 * 1024 * 1024},
+    {"max_rooms_per_stream", offsetof(struct config, max_rooms_per_stream),
+     1, 64},
+    {"max_streams_per_user", offsetof(struct config, max_streams_per_user),
+     1, 1000000},
+    {"publish_rate_per_second",
+     offsetof(struct config, publish_rate_per_second), 1, 1000000},
+    {"publish_burst", offsetof(struct config, publish_burst), 1, 1000000},
+    {"token_cache_seconds", offsetof(struct config, token_cache_seconds),
+     0, 3600},
+};
+
+struct config_text {
+    const char *key;
+    size_t offset;
+    size_t size;
+};
+
+static const struct config_text config_texts[] = {
+    {"jwt_secret", offsetof(struct config, jwt_secret),
+     sizeof(((struct config *)0)->jwt_secret)},
+    {"allowed_origins", offsetof(struct config, allowed_origins),
+     sizeof(((struct config *)0)->allowed_origins)},
 };
 
 void
@@ -53,11 +75,33 @@ config_init(struct config *cfg)
     cfg->poll_max_messages = 500;
     cfg->history_max_limit = 1000;
     cfg->out_queue_max_bytes = 1024 * 1024;
+    cfg->max_rooms_per_stream = 64;
+    cfg->max_streams_per_user = 50;
+    cfg->publish_rate_per_second = 1000;
+    cfg->publish_burst = 2000;
+    cfg->token_cache_seconds = 10;
+    cfg->jwt_secret[0] = '\0';
+    cfg->allowed_origins[0] = '\0';
+}
+
+static int
+config_apply_text(struct config *cfg, const struct config_text *t,
+                  const char *value)
+{
+    if (strlen(value) >= t->size)
+        return -1;
+    strcpy((char *)cfg + t->offset, value);
+    return 0;
 }
 
 int
 config_apply(struct config *cfg, const char *key, const char *value)
 {
+    for (size_t i = 0; i < sizeof(config_texts) / sizeof(config_texts[0]);
+         i++) {
+        if (strcmp(key, config_texts[i].key) == 0)
+            return config_apply_text(cfg, &config_texts[i], value);
+    }
     for (size_t i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]);
          i++) {
         const struct config_key *k = &config_keys[i];

@@ -24,6 +24,14 @@ struct config {
     int64_t poll_max_messages;      /* per long-poll response */
     int64_t history_max_limit;      /* per history page */
     int64_t out_queue_max_bytes;    /* unsent output per stream */
+    int64_t max_rooms_per_stream;
+    int64_t max_streams_per_user;   /* per process */
+    int64_t publish_rate_per_second;    /* per user, per process */
+    int64_t publish_burst;
+    int64_t token_cache_seconds;    /* a looked-up token is trusted this
+                                     * long; revocation still acts at once */
+    char jwt_secret[256];           /* HS256 key; "" refuses every JWT */
+    char allowed_origins[1024];     /* CORS: "a,b", "*", or "" for none */
 };
 
 /* Fills cfg with the built-in defaults and the environment. */

@@ -38,6 +38,8 @@ struct hub {
     hub_deliver_fn deliver;
     hub_batch_fn batch_done;
     void *ctx;
+    hub_control_fn control;
+    void *control_ctx;
 
     unsigned generation;
     int64_t next_connect_ms;
@@ -80,6 +82,13 @@ hub_new(const char *conninfo, struct store *store, hub_deliver_fn deliver,
     hub->ctx = ctx;
     hub->backoff_ms = HUB_BACKOFF_MIN_MS;
     return hub;
+}
+
+void
+hub_set_control(struct hub *hub, hub_control_fn fn, void *ctx)
+{
+    hub->control = fn;
+    hub->control_ctx = ctx;
 }
 
 void
@@ -391,7 +400,8 @@ room_fill(struct hub *hub, struct hub_room *room, int64_t upto_seq)
     return 0;
 }
 
-/* Payload "m <room> <seq> <envelope>" or "M <room> <seq>". */
+/* Payload "m <room> <seq> <envelope>" or "M <room> <seq>"; control
+ * payloads ("c ...") went to the control callback before this. */
 static void
 hub_on_notify(struct hub *hub, const char *payload)
 {
@@ -462,8 +472,14 @@ hub_on_readable(struct hub *hub)
         return;
     }
     while ((n = PQnotifies(hub->conn)) != NULL) {
-        if (strcmp(n->relname, HUB_CHANNEL) == 0)
+        bool is_ours = strcmp(n->relname, HUB_CHANNEL) == 0;
+
+        if (is_ours && strncmp(n->extra, "c ", 2) == 0) {
+            if (hub->control != NULL)
+                hub->control(hub->control_ctx, n->extra + 2);
+        } else if (is_ours) {
             hub_on_notify(hub, n->extra);
+        }
         PQfreemem(n);
     }
     if (hub->batch_done != NULL)

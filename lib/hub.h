@@ -62,10 +62,17 @@ typedef void (*hub_deliver_fn)(void *ctx, struct hub_sub *sub,
  * gathered (long-poll answers, coalesced writes). */
 typedef void (*hub_batch_fn)(void *ctx);
 
+/* Called for a control notification ("c <what> ..."): revocations and
+ * kicks, which every process must act on. text starts after "c ". */
+typedef void (*hub_control_fn)(void *ctx, const char *text);
+
 struct hub *hub_new(const char *conninfo, struct store *store,
                     hub_deliver_fn deliver, hub_batch_fn batch_done,
                     void *ctx);
 void hub_free(struct hub *hub);
+
+/* Sets the receiver of control notifications. */
+void hub_set_control(struct hub *hub, hub_control_fn fn, void *ctx);
 
 /* The socket to watch for input, or -1 while disconnected. It changes on
  * every reconnect; hub_generation() tells the loop when to re-register. */

@@ -381,3 +381,122 @@ store_ping(struct store *st, struct rc_error *err)
     PQclear(res);
     return 0;
 }
+
+/* Row (user_id, can_read, can_write, token_hash?, expires_at_epoch) into
+ * an identity; hash_col is the column of the token hash, or -1 to use
+ * given_hash. */
+static int
+identity_from_row(PGresult *res, int hash_col, const char *given_hash,
+                  int expires_col, struct auth_identity **out,
+                  struct rc_error *err)
+{
+    char read[4096], write[4096];
+    const char *hash = hash_col >= 0 ? PQgetvalue(res, 0, hash_col)
+                                     : given_hash;
+    int64_t expires = PQgetisnull(res, 0, expires_col) ? 0
+                      : strtoll(PQgetvalue(res, 0, expires_col), NULL, 10);
+
+    if (auth_pg_array_to_list(PQgetvalue(res, 0, 1), read,
+                              sizeof(read)) != 0 ||
+        auth_pg_array_to_list(PQgetvalue(res, 0, 2), write,
+                              sizeof(write)) != 0) {
+        log_warn("store", "a token has too many room patterns to use");
+        return rc_error_set(err, 401, "unauthorized", "the token has too "
+                            "many room patterns");
+    }
+    *out = auth_identity_new(PQgetvalue(res, 0, 0), read, write, hash,
+                             expires);
+    if (*out == NULL)
+        return rc_internal(err, "out of memory");
+    return 0;
+}
+
+int
+store_token_identity(struct store *st, const char *hash,
+                     struct auth_identity **out, struct rc_error *err)
+{
+    const char *params[] = {hash};
+    PGresult *res;
+    int rc = 1;
+
+    res = store_exec(st, true, "check a token",
+                     "SELECT user_id, can_read, can_write, expires_at_epoch "
+                     "FROM roomcast.token_identity($1)",
+                     1, params, err);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) == 1)
+        rc = identity_from_row(res, -1, hash, 3, out, err);
+    PQclear(res);
+    return rc;
+}
+
+int
+store_redeem_ticket(struct store *st, const char *hash,
+                    struct auth_identity **out, struct rc_error *err)
+{
+    const char *params[] = {hash};
+    PGresult *res;
+    int rc = 1;
+
+    /* Not a read: a retry after a lost connection could spend the
+     * ticket twice over, so it is not retried. */
+    res = store_exec(st, false, "redeem a ticket",
+                     "SELECT user_id, can_read, can_write, "
+                     "coalesce(token_hash, ''), expires_at_epoch "
+                     "FROM roomcast.redeem_ticket($1)",
+                     1, params, err);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) == 1)
+        rc = identity_from_row(res, 3, NULL, 4, out, err);
+    PQclear(res);
+    return rc;
+}
+
+int
+store_issue_ticket(struct store *st, const struct auth_identity *id,
+                   char *ticket, size_t size, struct rc_error *err)
+{
+    char read[4200], write[4200], expires[24];
+    const char *params[] = {id->user, read, write,
+                            id->hash[0] ? id->hash : NULL,
+                            id->expires_at ? expires : NULL};
+    PGresult *res;
+
+    snprintf(read, sizeof(read), "{%s}", id->can_read);
+    snprintf(write, sizeof(write), "{%s}", id->can_write);
+    snprintf(expires, sizeof(expires), "%" PRId64, id->expires_at);
+    res = store_exec(st, false, "issue a ticket",
+                     "SELECT roomcast.issue_ticket($1, $2::text[], "
+                     "$3::text[], $4, $5::bigint)",
+                     5, params, err);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        PQclear(res);
+        return rc_internal(err, "the server could not issue a ticket");
+    }
+    snprintf(ticket, size, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return 0;
+}
+
+int
+store_room_access(struct store *st, const char *room, bool *public_read,
+                  bool *public_write, struct rc_error *err)
+{
+    const char *params[] = {room};
+    PGresult *res;
+
+    res = store_exec(st, true, "read a room's access",
+                     "SELECT public_read, public_write FROM "
+                     "roomcast.rooms WHERE name = $1",
+                     1, params, err);
+    if (res == NULL)
+        return -1;
+    *public_read = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    *public_write = PQntuples(res) == 1 && PQgetvalue(res, 0, 1)[0] == 't';
+    PQclear(res);
+    return 0;
+}

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "config.h"
 #include "error.h"
 
@@ -83,6 +84,28 @@ int store_worker_heartbeat(struct store *st, const char *kind,
 
 /* Removes this process's row, at a clean exit. */
 void store_worker_gone(struct store *st, const char *kind);
+
+/* The identity of a token by its SHA-256 (hex): 0 and *out set, 1 when
+ * the token is unknown, revoked or expired, -1 with err on failure. */
+__attribute__((warn_unused_result))
+int store_token_identity(struct store *st, const char *hash,
+                         struct auth_identity **out, struct rc_error *err);
+
+/* Uses up a ticket by its SHA-256 (hex); same returns as above. */
+__attribute__((warn_unused_result))
+int store_redeem_ticket(struct store *st, const char *hash,
+                        struct auth_identity **out, struct rc_error *err);
+
+/* A new single-use ticket with id's rights, written NUL-terminated into
+ * ticket (at least 80 bytes). */
+__attribute__((warn_unused_result))
+int store_issue_ticket(struct store *st, const struct auth_identity *id,
+                       char *ticket, size_t size, struct rc_error *err);
+
+/* A room's public_read and public_write (false for a room without a row). */
+__attribute__((warn_unused_result))
+int store_room_access(struct store *st, const char *room, bool *public_read,
+                      bool *public_write, struct rc_error *err);
 
 /* SELECT 1: 0 when the database answers. */
 __attribute__((warn_unused_result))

@@ -652,11 +652,13 @@ INSERT INTO roomcast.settings (key, value, description) VALUES
     ('max_streams_per_user', '50',
      'Most open SSE streams and held long-polls per user, per worker '
      'process.'),
-    -- A token bucket per user per process: publish_burst at once, then
-    -- publish_rate_per_second.
-    ('publish_rate_per_second', '20',
+    -- A token bucket per user (per address for anonymous publishers) per
+    -- process: publish_burst at once, then publish_rate_per_second. The
+    -- defaults stop a runaway client, not a busy one: a chat product
+    -- lowers them to a human pace.
+    ('publish_rate_per_second', '1000',
      'Publishes per second a user may sustain, per worker process.'),
-    ('publish_burst', '40',
+    ('publish_burst', '2000',
      'Publishes a user may make at once before the rate applies, per '
      'worker process.'),
     -- Workers cache a token's identity this long; revocation notices

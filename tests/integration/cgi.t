@@ -90,7 +90,7 @@ def main(tap):
     if not os.access(BIN, os.X_OK):
         tap.ok(False, "%s exists" % BIN)
         return
-    room = rc.room_name("cgi")
+    room = rc.public_room("cgi")
     body = json.dumps({"type": "text", "id": "c1", "data": {"via": "cgi"}})
     ack = check(tap, "CGI publish",
                 cgi("POST", "/rooms/%s/messages" % room,

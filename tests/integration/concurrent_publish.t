@@ -36,7 +36,7 @@ def publisher(room, t, acks, errors):
 
 def main(tap):
     rc.require_stack(tap)
-    room = rc.room_name("conc")
+    room = rc.public_room("conc")
     sub = rc.SSE(room, cursor="%s:0" % room).open()
     tap.eq(sub.status, 200, "subscriber connected")
     rc.wait_until(lambda: sub.lines, 5)

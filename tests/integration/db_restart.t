@@ -94,7 +94,7 @@ def main(tap):
     if not os.access(rc.STACK, os.X_OK):
         tap.ok(False, "the stack script %s is there" % rc.STACK)
         return
-    room = rc.room_name("dbre")
+    room = rc.public_room("dbre")
     subs = [rc.SSE(room, cursor="%s:0" % room, reconnect=True).open()
             for _ in range(3)]
     tap.eq([s.status for s in subs], [200, 200, 200], "3 subscribers on")

@@ -26,7 +26,7 @@ def seqs(res):
 
 def main(tap):
     rc.require_stack(tap)
-    room = rc.room_name("hist")
+    room = rc.public_room("hist")
     rc.sql("SELECT count(*) FROM generate_series(1, %d) AS i, "
            "LATERAL roomcast.publish(%s, 'text', jsonb_build_object('i', i))"
            % (COUNT, rc.lit(room)))
@@ -78,7 +78,7 @@ def main(tap):
     tap.eq((res.status, len(seqs(res) or [])), (200, 1000),
            "limit=5000 is clamped to 1000")
 
-    empty = rc.room_name("never")
+    empty = rc.public_room("never")
     res = rc.history(empty)
     tap.eq(res.status, 200, "a room never used: 200")
     tap.eq(seqs(res), [], "a room never used: an empty list")

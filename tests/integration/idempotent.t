@@ -17,8 +17,8 @@ import rc  # noqa: E402
 
 def main(tap):
     rc.require_stack(tap)
-    room = rc.room_name("idem")
-    other = rc.room_name("idem2")
+    room = rc.public_room("idem")
+    other = rc.public_room("idem2")
     mid = "msg_%d" % os.getpid()
 
     first = rc.publish(room, type="text", id=mid, data={"n": 1})

@@ -25,7 +25,7 @@ def blob(size, salt):
 
 def main(tap):
     rc.require_stack(tap)
-    room = rc.room_name("large")
+    room = rc.public_room("large")
     sub = rc.SSE(room, cursor="%s:0" % room).open()
     tap.eq(sub.status, 200, "subscriber connected")
 

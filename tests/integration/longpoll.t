@@ -126,7 +126,7 @@ def capped(room):
 
 
 def max_messages(tap):
-    room = rc.room_name("pollcap")
+    room = rc.public_room("pollcap")
     for i in range(12):
         rc.sql_publish(room, "text", {"i": i})
     old = rc.setting("poll_max_messages")
@@ -179,7 +179,7 @@ def wait_limits(room, expect_short):
 
 def time_limits(tap):
     """poll_max_seconds caps timeout; poll_default_seconds is the default."""
-    room = rc.room_name("polltime")
+    room = rc.public_room("polltime")
     keys = ("poll_max_seconds", "poll_default_seconds")
     old = {k: rc.setting(k) for k in keys}
 
@@ -207,7 +207,7 @@ def time_limits(tap):
 
 def main(tap):
     rc.require_stack(tap)
-    room, other = rc.room_name("poll"), rc.room_name("poll2")
+    room, other = rc.public_room("poll"), rc.public_room("poll2")
     already_there(tap, room)
     held(tap, room)
     timeout(tap, room)

@@ -133,6 +133,15 @@ def room_name(tag):
     return name[:64]
 
 
+def public_room(tag):
+    """A fresh room that anyone may read and write without a token, for
+    the tests of everything but permissions."""
+    name = room_name(tag)
+    sql("INSERT INTO roomcast.rooms (name, public_read, public_write) "
+        "VALUES (%s, true, true)" % lit(name))
+    return name
+
+
 def wait_until(pred, timeout_s, step_s=0.2):
     """Calls pred until it returns a true value or time runs out."""
     deadline = time.monotonic() + timeout_s

@@ -165,7 +165,7 @@ def bad_cursor(tap, room):
 
 def main(tap):
     rc.require_stack(tap)
-    a, b = rc.room_name("resA"), rc.room_name("resB")
+    a, b = rc.public_room("resA"), rc.public_room("resB")
 
     last = first_round(tap, a, b)
 

@@ -151,7 +151,7 @@ def check_poller(tap, i, room, poller, expected):
 
 def main(tap):
     rc.require_stack(tap)
-    room = rc.room_name("fan")
+    room = rc.public_room("fan")
 
     # Half start from a cursor (nothing can be missed), half from now.
     subs = []

@@ -109,7 +109,7 @@ def reconnects(tap, room):
 
 def main(tap):
     rc.require_stack(tap)
-    room = rc.room_name("limits")
+    room = rc.public_room("limits")
     old = {k: rc.setting(k) for k in SETTINGS}
 
     def restore():
@@ -126,7 +126,7 @@ def main(tap):
         time.sleep(1.0)
         heartbeat(tap, room)
         ends_on_time(tap, room)
-        reconnects(tap, rc.room_name("limits2"))
+        reconnects(tap, rc.public_room("limits2"))
     finally:
         restore()
     back = rc.wait_until(lambda: not heartbeats_within(room, 2.0), 15, 0.5)

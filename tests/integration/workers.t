@@ -66,7 +66,7 @@ def totals(pids):
 
 def main(tap):
     rc.require_stack(tap)
-    room = rc.room_name("wrk")
+    room = rc.public_room("wrk")
     pids = serving_pids(room)
     tap.ok(len(pids) >= 1 and all(p.isdigit() for p in pids),
            "requests name their worker pid", "pids", pids)
