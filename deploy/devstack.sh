@@ -287,6 +287,17 @@ db_migrate() {
     else
         bash "$tool" "$DBURL" || die "migrations failed"
     fi
+    demo_room
+}
+
+# The demo page talks to room 'demo' without a token, so the dev stack
+# makes that one room public. Every other room needs a token, as in
+# production.
+demo_room() {
+    "$PG_BIN/psql" -X -q -d "$DBURL" -c "INSERT INTO roomcast.rooms
+        (name, public_read, public_write) VALUES ('demo', true, true)
+        ON CONFLICT (name) DO NOTHING" >/dev/null 2>&1 ||
+        say "could not create the public room 'demo'"
 }
 
 # --- FastCGI workers ---------------------------------------------------------
