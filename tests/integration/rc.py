@@ -951,7 +951,11 @@ def sse_answer(rooms, token=None, via="bearer", extra=None, headers=None,
     stream). A 200 stream is left open for the caller (close it); any
     other answer is read to its end (bounded) and its JSON body given."""
     sse = AuthSSE(rooms, token, via, extra=extra, headers=headers,
-                  timeout_s=timeout_s).open()
+                  timeout_s=timeout_s)
+    try:
+        sse.open()
+    except OSError as exc:
+        return None, {"connection": repr(exc)}, sse
     if sse.status == 200:
         return sse.status, None, sse
     sse.wait_eof(timeout_s)
