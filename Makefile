@@ -210,15 +210,22 @@ test: deps
 	fi; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi
 
-# tests/bench.sh runs against the stack, with the same environment as the
-# integration tests.
+# The load tool of the benchmark. It has its own sources and links nothing
+# of Roomcast: it measures the servers from outside, over HTTP.
+LOAD_SRCS := $(wildcard tests/load/*.c)
+LOAD_BIN := $(BUILD)/load/roomcast-load
+
+$(LOAD_BIN): $(LOAD_SRCS) $(wildcard tests/load/*.h) $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	$(CC) -D_GNU_SOURCE $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(LOAD_SRCS) -lm
+
+# tests/bench.sh starts a stack of its own in state/bench (more lighttpd
+# processes and open files than `make run` needs, on ports of its own) and
+# an nginx with Nchan beside it, so it neither disturbs nor is disturbed by
+# a running development stack. QUICK=1 runs every scenario smaller.
 bench: deps
-	@$(MAKE) --no-print-directory programs
-	@if [ -f tests/bench.sh ]; then \
-	    $(STACK) with bash tests/bench.sh; \
-	else \
-	    echo 'make: no benchmark yet (tests/bench.sh)'; \
-	fi
+	@$(MAKE) --no-print-directory programs $(LOAD_BIN)
+	@ROOMCAST_LOAD_BIN='$(CURDIR)/$(LOAD_BIN)' bash tests/bench.sh
 
 # --- the development stack --------------------------------------------------
 
