@@ -36,6 +36,16 @@ void messages_history(struct app *app, struct request *req,
                       const char *room);
 void subscribe_sse(struct app *app, struct request *req);
 void tickets_issue(struct app *app, struct request *req);
+
+/* "{room}" as a PostgreSQL array literal fits this. */
+#define ROOM_LITERAL_SIZE 72
+
+void presence_heartbeat(struct app *app, struct request *req,
+                        const char *room);
+void presence_get(struct app *app, struct request *req, const char *room);
+void presence_delete(struct app *app, struct request *req,
+                     const char *room);
+void presence_typing(struct app *app, struct request *req, const char *room);
 void subscribe_poll(struct app *app, struct request *req);
 
 #endif

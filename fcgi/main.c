@@ -132,8 +132,27 @@ watch_hub(struct app *app, unsigned *generation)
                   strerror(errno));
 }
 
+/* Presence rows are refreshed three times per timeout, so one late
+ * round never makes a user look gone; the sweep runs as often, and the
+ * advisory lock in it lets one process at a time do the work. */
 static void
-tick(struct app *app, int64_t *next_refresh_ms)
+presence_round(struct app *app, int64_t *next_presence_ms)
+{
+    struct rc_error err = {0};
+    int64_t every_ms = app->cfg.presence_timeout_seconds * 1000 / 3;
+
+    if (app->loop.now_ms < *next_presence_ms)
+        return;
+    if (every_ms > 5000)
+        every_ms = 5000;
+    *next_presence_ms = app->loop.now_ms + every_ms;
+    stream_touch_presence(&app->loop);
+    if (store_presence_sweep(app->store, &err) != 0)
+        log_debug("presence", "sweep failed; the next round retries");
+}
+
+static void
+tick(struct app *app, int64_t *next_refresh_ms, int64_t *next_presence_ms)
 {
     hub_tick(app->hub, app->loop.now_ms);
     stream_tick(&app->loop);
@@ -141,6 +160,8 @@ tick(struct app *app, int64_t *next_refresh_ms)
         refresh(app);
         *next_refresh_ms = app->loop.now_ms + REFRESH_EVERY_MS;
     }
+    if (!app->is_cgi)
+        presence_round(app, next_presence_ms);
 }
 
 static void
@@ -148,14 +169,14 @@ run_loop(struct app *app, FCGX_Request *fcgx)
 {
     struct epoll_event events[EPOLL_BATCH];
     unsigned hub_gen = 0;
-    int64_t next_tick_ms = 0, next_refresh_ms = 0;
+    int64_t next_tick_ms = 0, next_refresh_ms = 0, next_presence_ms = 0;
 
     while (!is_stopping) {
         int n, timeout;
 
         app->loop.now_ms = now_ms();
         if (app->loop.now_ms >= next_tick_ms) {
-            tick(app, &next_refresh_ms);
+            tick(app, &next_refresh_ms, &next_presence_ms);
             next_tick_ms = app->loop.now_ms + 1000;
         }
         watch_hub(app, &hub_gen);
@@ -195,7 +216,7 @@ app_init(struct app *app, int epoll_fd)
     app->access = access_new(app->store, &app->cfg);
     if (app->access == NULL)
         return -1;
-    stream_loop_init(&app->loop, epoll_fd, app->hub, &app->cfg);
+    stream_loop_init(&app->loop, epoll_fd, app->hub, app->store, &app->cfg);
     app->loop.now_ms = now_ms();
     refresh(app);
     return 0;

@@ -77,7 +77,8 @@ room_endpoint(struct app *app, struct request *req, const char *room,
     struct rc_error err = {0};
     char echo[ROOM_ECHO_SIZE];
 
-    if (strcmp(rest, "/messages") != 0) {
+    if (strcmp(rest, "/messages") != 0 && strcmp(rest, "/presence") != 0 &&
+        strcmp(rest, "/typing") != 0) {
         respond_not_found(req);
         return;
     }
@@ -88,12 +89,27 @@ room_endpoint(struct app *app, struct request *req, const char *room,
         request_respond_error(req, &err);
         return;
     }
-    if (method_is(req, "POST"))
+    if (strcmp(rest, "/typing") == 0) {
+        if (method_is(req, "POST"))
+            presence_typing(app, req, room);
+        else
+            respond_bad_method(req, "POST");
+    } else if (strcmp(rest, "/presence") == 0) {
+        if (method_is(req, "POST"))
+            presence_heartbeat(app, req, room);
+        else if (method_is(req, "GET"))
+            presence_get(app, req, room);
+        else if (method_is(req, "DELETE"))
+            presence_delete(app, req, room);
+        else
+            respond_bad_method(req, "GET, POST, DELETE");
+    } else if (method_is(req, "POST")) {
         messages_publish(app, req, room);
-    else if (method_is(req, "GET") || method_is(req, "HEAD"))
+    } else if (method_is(req, "GET") || method_is(req, "HEAD")) {
         messages_history(app, req, room);
-    else
+    } else {
         respond_bad_method(req, "GET, POST");
+    }
 }
 
 /* A CORS preflight: the allowed-origin headers, or none at all for an

@@ -32,10 +32,17 @@
 #define STREAM_IS_DEAD 0x04         /* close at the next flush */
 #define STREAM_IS_ENDING 0x08       /* close once the output is written */
 #define STREAM_WANTS_OUT 0x10       /* EPOLLOUT registered */
+#define STREAM_IS_PRESENT 0x20      /* has rows in roomcast.presence */
 
 /* Events gathered for one stream before it writes them (SSE) or before
  * the batch ends (long-poll). */
 #define STREAM_PENDING_FLUSH 64
+
+/* The web server notices that a client left only when it next writes to
+ * it. A stream that makes its user present therefore gets a comment line
+ * every second, so the user's leave follows the close within about a
+ * second; other streams need one only every sse_heartbeat_seconds. */
+#define PRESENCE_PROBE_MS 1000
 #define STREAM_IOV_MAX 512
 
 struct stream_sub {
@@ -55,6 +62,7 @@ struct stream {
     int64_t deadline_ms;
     int64_t beat_ms;
     int fd;
+    uint32_t id;                    /* names its presence rows */
     uint16_t npending;
     uint16_t pending_cap;
     uint16_t request_id;
@@ -70,11 +78,12 @@ static struct stream *dirty_streams;
 
 void
 stream_loop_init(struct stream_loop *loop, int epoll_fd, struct hub *hub,
-                 const struct config *cfg)
+                 struct store *store, const struct config *cfg)
 {
     memset(loop, 0, sizeof(*loop));
     loop->epoll_fd = epoll_fd;
     loop->hub = hub;
+    loop->store = store;
     loop->cfg = cfg;
     loop->user_streams = strmap_new();
 }
@@ -106,6 +115,15 @@ count_user(struct stream_loop *loop, const char *user, int delta)
         strmap_remove(loop->user_streams, user);
     else
         strmap_put(loop->user_streams, user, (void *)(intptr_t)n);
+}
+
+static int64_t
+beat_interval_ms(const struct stream_loop *loop, const struct stream *st)
+{
+    int64_t ms = loop->cfg->sse_heartbeat_seconds * 1000;
+
+    return (st->flags & STREAM_IS_PRESENT) && ms > PRESENCE_PROBE_MS
+           ? PRESENCE_PROBE_MS : ms;
 }
 
 static void
@@ -284,12 +302,13 @@ stream_open(struct stream_loop *loop, enum stream_kind kind, int fd,
         return NULL;
     }
     st->fd = fd;
+    st->id = ++loop->next_stream_id;
     st->request_id = (uint16_t)request_id;
     st->kind = (uint8_t)kind;
     st->flags = is_raw ? STREAM_IS_RAW : 0;
     st->nsubs = (uint16_t)nrooms;
     st->deadline_ms = loop->now_ms + lifetime_ms;
-    st->beat_ms = loop->now_ms + loop->cfg->sse_heartbeat_seconds * 1000;
+    st->beat_ms = loop->now_ms + beat_interval_ms(loop, st);
     for (size_t i = 0; i < nrooms; i++)
         st->subs[i].owner = st;
     if (who != NULL && who->expires_at > 0) {
@@ -337,6 +356,54 @@ stream_subscribe(struct stream_loop *loop, struct stream *st, size_t i,
     return hub_subscribe(loop->hub, room, room_last_seq, &sub->hub);
 }
 
+/* "<host>:<pid>:<id>": the stream's name in roomcast.presence. */
+static const char *
+conn_id(struct stream_loop *loop, const struct stream *st, char *buf,
+        size_t size)
+{
+    snprintf(buf, size, "%s:%d:%u", store_host(loop->store), (int)getpid(),
+             st->id);
+    return buf;
+}
+
+void
+stream_join_presence(struct stream_loop *loop, struct stream *st,
+                     const char *rooms)
+{
+    char conn[300];
+
+    if (st->who == NULL || st->kind != STREAM_SSE)
+        return;
+    if (store_presence_join(loop->store, conn_id(loop, st, conn,
+                                                 sizeof(conn)),
+                            rooms, st->who->user, NULL, NULL) == 0) {
+        st->flags |= STREAM_IS_PRESENT;
+        st->beat_ms = loop->now_ms + PRESENCE_PROBE_MS;
+    }
+}
+
+void
+stream_touch_presence(struct stream_loop *loop)
+{
+    struct buf conns = BUF_INIT;
+    char conn[300];
+    int64_t n = 0;
+
+    buf_puts(&conns, "{");
+    for (struct stream *st = all_streams; st != NULL; st = st->next) {
+        if (!(st->flags & STREAM_IS_PRESENT))
+            continue;
+        buf_printf(&conns, "%s\"%s\"", n++ ? "," : "",
+                   conn_id(loop, st, conn, sizeof(conn)));
+    }
+    buf_puts(&conns, "}");
+    if (n > 0 && !buf_failed(&conns) &&
+        store_presence_touch(loop->store, conns.data, NULL) != 0)
+        log_debug("stream", "presence refresh of %" PRId64 " streams "
+                  "failed; retried next round", n);
+    buf_free(&conns);
+}
+
 /* Unlinks, unwatches and frees a stream. */
 static void
 stream_free(struct stream_loop *loop, struct stream *st)
@@ -347,6 +414,17 @@ stream_free(struct stream_loop *loop, struct stream *st)
         hub_event_unref(st->pending[i]);
     free(st->pending);
     free(st->answer_headers);
+    if (st->flags & STREAM_IS_PRESENT) {
+        char conn[300];
+
+        /* Gone from every room at once; when the database is down the
+         * rows expire and the sweep says the same, a little later. */
+        if (store_presence_leave(loop->store, conn_id(loop, st, conn,
+                                                      sizeof(conn)),
+                                 NULL, NULL) != 0)
+            log_debug("stream", "presence of stream %u left to expire",
+                      st->id);
+    }
     if (st->who != NULL) {
         count_user(loop, st->who->user, -1);
         auth_identity_unref(st->who);
@@ -487,6 +565,10 @@ stream_deliver(void *ctx, struct hub_sub *sub, struct hub_event *ev)
 
     if (st->flags & (STREAM_IS_DEAD | STREAM_IS_ENDING))
         return;
+    /* Typing is for everyone else in the room. */
+    if (ev->seq == 0 && st->who != NULL && ev->from[0] != '\0' &&
+        strcmp(ev->type, "typing") == 0 && strcmp(ev->from, st->who->user) == 0)
+        return;
     if (st->kind == STREAM_POLL &&
         st->npending >= loop->cfg->poll_max_messages)
         return;     /* the answer is full; the next poll reads the rest */
@@ -594,7 +676,7 @@ sse_write_pending(struct stream_loop *loop, struct stream *st)
         ids.len = 0;
     }
     buf_free(&ids);
-    st->beat_ms = loop->now_ms + loop->cfg->sse_heartbeat_seconds * 1000;
+    st->beat_ms = loop->now_ms + beat_interval_ms(loop, st);
 }
 
 char *
@@ -697,8 +779,7 @@ stream_tick(struct stream_loop *loop)
         }
         if (st->kind == STREAM_SSE && loop->now_ms >= st->beat_ms) {
             stream_write(loop, st, beat, sizeof(beat) - 1);
-            st->beat_ms = loop->now_ms +
-                          loop->cfg->sse_heartbeat_seconds * 1000;
+            st->beat_ms = loop->now_ms + beat_interval_ms(loop, st);
         }
     }
     stream_flush(loop);

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "cursor.h"
 #include "hub.h"
+#include "store.h"
 
 enum stream_kind { STREAM_SSE, STREAM_POLL };
 
@@ -38,10 +39,13 @@ struct stream_loop {
     int64_t count;                  /* open streams */
     int64_t delivered;              /* events written, for the worker row */
     struct strmap *user_streams;    /* user -> open streams (intptr_t) */
+    struct store *store;            /* presence rows of the streams */
+    uint32_t next_stream_id;
 };
 
 void stream_loop_init(struct stream_loop *loop, int epoll_fd,
-                      struct hub *hub, const struct config *cfg);
+                      struct hub *hub, struct store *store,
+                      const struct config *cfg);
 
 /* Makes a stream for a detached request, held by who (NULL: anonymous;
  * the stream takes its own reference). It ends after lifetime_ms, or when
@@ -54,6 +58,14 @@ struct stream *stream_open(struct stream_loop *loop, enum stream_kind kind,
 
 /* Header lines (CORS) a held long-poll adds to its answer; copied. */
 void stream_set_answer_headers(struct stream *st, const char *headers);
+
+/* Makes the SSE stream of an authenticated user present in its rooms
+ * (roomcast.presence), until it closes. rooms is an array literal. */
+void stream_join_presence(struct stream_loop *loop, struct stream *st,
+                          const char *rooms);
+
+/* Refreshes the presence rows of every present stream in one statement. */
+void stream_touch_presence(struct stream_loop *loop);
 
 /* Open streams of user in this process. */
 int64_t stream_user_count(const struct stream_loop *loop, const char *user);

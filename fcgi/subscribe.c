@@ -233,6 +233,16 @@ refuse:
     return -1;
 }
 
+/* "{a,b}": the rooms as a PostgreSQL array literal. */
+static void
+rooms_literal(const struct room_list *rooms, struct buf *out)
+{
+    buf_puts(out, "{");
+    for (size_t i = 0; i < rooms->n; i++)
+        buf_printf(out, "%s%s", i ? "," : "", rooms->name[i]);
+    buf_puts(out, "}");
+}
+
 /* ---- SSE ---- */
 
 static const char sse_headers[] =
@@ -370,6 +380,12 @@ subscribe_sse(struct app *app, struct request *req)
             log_warn("sse", "out of memory subscribing to %s",
                      s->rooms.name[i]);
     }
+    if (who != NULL) {
+        initial.len = 0;
+        rooms_literal(&s->rooms, &initial);
+        if (!buf_failed(&initial))
+            stream_join_presence(&app->loop, st, initial.data);
+    }
     goto out;
 
 fail:
@@ -384,6 +400,24 @@ out:
 }
 
 /* ---- long-poll ---- */
+
+/* Each poll of an authenticated user counts as a heartbeat in its rooms:
+ * a long-poll client stays present by polling. */
+static void
+poll_presence(struct app *app, const struct auth_identity *who,
+              const struct room_list *rooms)
+{
+    struct buf literal = BUF_INIT;
+    char conn[AUTH_USER_MAX + 8];
+
+    snprintf(conn, sizeof(conn), "poll:%s", who->user);
+    rooms_literal(rooms, &literal);
+    if (!buf_failed(&literal) &&
+        store_presence_join(app->store, conn, literal.data, who->user, NULL,
+                            NULL) != 0)
+        log_debug("poll", "presence of a poll not recorded");
+    buf_free(&literal);
+}
 
 static void
 poll_answer_now(struct request *req, struct start *s)
@@ -432,6 +466,8 @@ subscribe_poll(struct app *app, struct request *req)
     }
     if (timeout > app->cfg.poll_max_seconds)
         timeout = app->cfg.poll_max_seconds;
+    if (who != NULL)
+        poll_presence(app, who, &s->rooms);
     if (start_all(app, s, given, 0, app->cfg.poll_max_messages, &err) != 0)
         goto fail;
 

@@ -43,6 +43,8 @@ static const struct config_key config_keys[] = {
     {"publish_rate_per_second",
      offsetof(struct config, publish_rate_per_second), 1, 1000000},
     {"publish_burst", offsetof(struct config, publish_burst), 1, 1000000},
+    {"presence_timeout_seconds",
+     offsetof(struct config, presence_timeout_seconds), 2, 86400},
     {"token_cache_seconds", offsetof(struct config, token_cache_seconds),
      0, 3600},
 };
@@ -80,6 +82,7 @@ config_init(struct config *cfg)
     cfg->publish_rate_per_second = 1000;
     cfg->publish_burst = 2000;
     cfg->token_cache_seconds = 10;
+    cfg->presence_timeout_seconds = 30;
     cfg->jwt_secret[0] = '\0';
     cfg->allowed_origins[0] = '\0';
 }

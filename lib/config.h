@@ -28,6 +28,7 @@ struct config {
     int64_t max_streams_per_user;   /* per process */
     int64_t publish_rate_per_second;    /* per user, per process */
     int64_t publish_burst;
+    int64_t presence_timeout_seconds;
     int64_t token_cache_seconds;    /* a looked-up token is trusted this
                                      * long; revocation still acts at once */
     char jwt_secret[256];           /* HS256 key; "" refuses every JWT */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "log.h"
@@ -400,6 +401,42 @@ room_fill(struct hub *hub, struct hub_room *room, int64_t upto_seq)
     return 0;
 }
 
+/* Payload "e <room> <envelope>": an ephemeral event (presence, typing),
+ * delivered to whoever listens now, never stored, no seq. Its type and
+ * sender are read from the envelope, which SQL built. */
+static void
+hub_on_ephemeral(struct hub *hub, const char *payload)
+{
+    char room_name[65];
+    int used = 0;
+    const char *env;
+    json_t *doc;
+    struct hub_event *ev;
+
+    if (sscanf(payload, "e %64[A-Za-z0-9_.-] %n", room_name, &used) != 1 ||
+        used == 0 || hub_room_find(hub, room_name) == NULL)
+        return;
+    env = payload + used;
+    doc = json_loads(env, 0, NULL);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        log_warn("hub", "ignoring an ephemeral event that is not JSON");
+        return;
+    }
+    ev = hub_event_new(room_name,
+                       json_string_value(json_object_get(doc, "type"))
+                       ? json_string_value(json_object_get(doc, "type"))
+                       : "system", 0, env, strlen(env));
+    if (ev != NULL) {
+        const char *from = json_string_value(json_object_get(doc, "from"));
+
+        snprintf(ev->from, sizeof(ev->from), "%s", from ? from : "");
+        hub_deliver_local(hub, ev);
+        hub_event_unref(ev);
+    }
+    json_decref(doc);
+}
+
 /* Payload "m <room> <seq> <envelope>" or "M <room> <seq>"; control
  * payloads ("c ...") went to the control callback before this. */
 static void
@@ -477,6 +514,8 @@ hub_on_readable(struct hub *hub)
         if (is_ours && strncmp(n->extra, "c ", 2) == 0) {
             if (hub->control != NULL)
                 hub->control(hub->control_ctx, n->extra + 2);
+        } else if (is_ours && n->extra[0] == 'e') {
+            hub_on_ephemeral(hub, n->extra);
         } else if (is_ours) {
             hub_on_notify(hub, n->extra);
         }

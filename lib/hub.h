@@ -34,6 +34,7 @@ struct hub_event {
     int64_t seq;                /* 0 for an ephemeral event */
     char room[65];
     char type[33];
+    char from[65];              /* ephemeral events: the user, or "" */
     size_t envelope_len;
     const char *envelope;       /* compact JSON, one line */
 

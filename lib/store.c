@@ -500,3 +500,98 @@ store_room_access(struct store *st, const char *room, bool *public_read,
     PQclear(res);
     return 0;
 }
+
+const char *
+store_host(const struct store *st)
+{
+    return st->host;
+}
+
+/* Runs a statement whose result does not matter beyond success. */
+static int
+store_call(struct store *st, const char *what, const char *sql, int n,
+           const char *const *params, struct rc_error *err)
+{
+    PGresult *res = store_exec(st, false, what, sql, n, params, err);
+
+    if (res == NULL)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+int
+store_presence_join(struct store *st, const char *conn, const char *rooms,
+                    const char *user, const char *state,
+                    struct rc_error *err)
+{
+    const char *params[] = {conn, rooms, user, state};
+
+    return store_call(st, "record presence",
+                      "SELECT roomcast.presence_join($1, $2::text[], $3, "
+                      "$4::jsonb)", 4, params, err);
+}
+
+int
+store_presence_leave(struct store *st, const char *conn, const char *rooms,
+                     struct rc_error *err)
+{
+    const char *params[] = {conn, rooms};
+
+    return store_call(st, "end presence",
+                      "SELECT roomcast.presence_leave($1, $2::text[])",
+                      2, params, err);
+}
+
+int
+store_presence_touch(struct store *st, const char *conns,
+                     struct rc_error *err)
+{
+    const char *params[] = {conns};
+
+    return store_call(st, "refresh presence",
+                      "SELECT roomcast.presence_touch($1::text[])",
+                      1, params, err);
+}
+
+int
+store_presence_sweep(struct store *st, struct rc_error *err)
+{
+    return store_call(st, "sweep presence",
+                      "SELECT roomcast.presence_sweep()", 0, NULL, err);
+}
+
+int
+store_presence_list(struct store *st, const char *room, struct buf *out,
+                    struct rc_error *err)
+{
+    const char *params[] = {room};
+    PGresult *res;
+
+    /* The database writes the JSON: states are jsonb already, and the
+     * order and the epochs come out as the contract shows them. */
+    res = store_exec(st, true, "list presence",
+                     "SELECT coalesce(json_agg(json_build_object("
+                     "'user', user_id, 'state', state, 'since', since, "
+                     "'last_seen', last_seen) ORDER BY user_id), '[]')::text "
+                     "FROM roomcast.presence_list($1)",
+                     1, params, err);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) == 1)
+        buf_puts(out, PQgetvalue(res, 0, 0));
+    else
+        buf_puts(out, "[]");
+    PQclear(res);
+    return 0;
+}
+
+int
+store_typing(struct store *st, const char *room, const char *user,
+             struct rc_error *err)
+{
+    const char *params[] = {room, user};
+
+    return store_call(st, "send typing",
+                      "SELECT roomcast.typing($1, $2)", 2, params, err);
+}

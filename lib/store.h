@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "buf.h"
 #include "config.h"
 #include "error.h"
 
@@ -106,6 +107,34 @@ int store_issue_ticket(struct store *st, const struct auth_identity *id,
 __attribute__((warn_unused_result))
 int store_room_access(struct store *st, const char *room, bool *public_read,
                       bool *public_write, struct rc_error *err);
+
+/* Presence (roomcast.presence_*). rooms and conns are PostgreSQL array
+ * literals ("{a,b}"); state is JSON text or NULL. */
+__attribute__((warn_unused_result))
+int store_presence_join(struct store *st, const char *conn,
+                        const char *rooms, const char *user,
+                        const char *state, struct rc_error *err);
+/* rooms NULL: every room of conn. */
+__attribute__((warn_unused_result))
+int store_presence_leave(struct store *st, const char *conn,
+                         const char *rooms, struct rc_error *err);
+/* One statement for every connection this process holds. */
+__attribute__((warn_unused_result))
+int store_presence_touch(struct store *st, const char *conns,
+                         struct rc_error *err);
+/* Removes expired rows, when no other process is doing it right now. */
+__attribute__((warn_unused_result))
+int store_presence_sweep(struct store *st, struct rc_error *err);
+/* Appends the room's online list as a JSON array to out. */
+__attribute__((warn_unused_result))
+int store_presence_list(struct store *st, const char *room, struct buf *out,
+                        struct rc_error *err);
+__attribute__((warn_unused_result))
+int store_typing(struct store *st, const char *room, const char *user,
+                 struct rc_error *err);
+
+/* The host name this process reports (roomcast.workers, presence). */
+const char *store_host(const struct store *st);
 
 /* SELECT 1: 0 when the database answers. */
 __attribute__((warn_unused_result))
