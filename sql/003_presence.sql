@@ -42,6 +42,10 @@
 -- pair's expired rows, so a user who expired and comes back is seen as
 -- leave, then join.
 --
+-- A user's state in a room, as presence_list() shows it, changes only
+-- with an event: a join carries it, an update carries the new one, also
+-- when the connection that set it leaves and an older state shows again.
+--
 -- The advisory locks used here: presence_lock() uses the one-key form
 -- (one bigint); PostgreSQL keeps it apart from the two-key form, so it
 -- never meets the migration runner's (0x726f6f6d, 1) or presence_sweep()'s
@@ -59,11 +63,14 @@ CREATE TABLE roomcast.presence (
     state      jsonb NULL,
     joined_at  timestamptz NOT NULL DEFAULT now(),
     last_seen  timestamptz NOT NULL DEFAULT now(),
+    state_at   timestamptz NULL,
     CONSTRAINT presence_pkey PRIMARY KEY (conn_id, room),
     CONSTRAINT presence_conn_id_check
         CHECK (conn_id ~ '^[^\x01-\x1f\x7f-\x9f]{1,200}$'),
     CONSTRAINT presence_room_check CHECK (roomcast.is_room_name(room)),
-    CONSTRAINT presence_user_check CHECK (roomcast.is_user_id(user_id))
+    CONSTRAINT presence_user_check CHECK (roomcast.is_user_id(user_id)),
+    CONSTRAINT presence_state_at_check
+        CHECK ((state IS NULL) = (state_at IS NULL))
 );
 
 COMMENT ON TABLE roomcast.presence IS
@@ -76,6 +83,10 @@ COMMENT ON COLUMN roomcast.presence.conn_id IS
     'client.';
 COMMENT ON COLUMN roomcast.presence.state IS
     'The state the client last sent (any JSON), NULL when it sent none.';
+COMMENT ON COLUMN roomcast.presence.state_at IS
+    'When the client last sent a state on this row. A user''s state in a '
+    'room is that of its live row with the latest state_at: the state set '
+    'last wins, and a heartbeat without a state changes nothing.';
 COMMENT ON COLUMN roomcast.presence.joined_at IS
     'When this connection joined the room.';
 COMMENT ON COLUMN roomcast.presence.last_seen IS
@@ -92,6 +103,8 @@ COMMENT ON CONSTRAINT presence_room_check ON roomcast.presence IS
     'Room names travel unquoted in NOTIFY payloads, split on spaces.';
 COMMENT ON CONSTRAINT presence_user_check ON roomcast.presence IS
     'Same rule as tokens: the user goes into envelopes and payloads.';
+COMMENT ON CONSTRAINT presence_state_at_check ON roomcast.presence IS
+    'A state has the time it was set; no state, no time.';
 
 -- Joins, leaves, presence_list() and the online view look up one pair or
 -- one room; both are a prefix of this index.
@@ -345,11 +358,13 @@ BEGIN
     END IF;
 
     INSERT INTO roomcast.presence AS p
-           (conn_id, room, user_id, state, joined_at, last_seen)
-    VALUES (p_conn, p_room, p_user, p_state, now(), now())
+           (conn_id, room, user_id, state, joined_at, last_seen, state_at)
+    VALUES (p_conn, p_room, p_user, p_state, now(), now(),
+            CASE WHEN p_state IS NOT NULL THEN now() END)
     ON CONFLICT ON CONSTRAINT presence_pkey DO UPDATE
        SET last_seen = excluded.last_seen,
-           state = coalesce(excluded.state, p.state);
+           state = coalesce(excluded.state, p.state),
+           state_at = coalesce(excluded.state_at, p.state_at);
 
     IF NOT v_had_rows THEN
         PERFORM roomcast.presence_notify(p_room, p_user, 'join', p_state);
@@ -363,8 +378,9 @@ $$;
 COMMENT ON FUNCTION roomcast.presence_join_room(text, text, text, jsonb) IS
     'Internal: one room of presence_join().';
 
--- The state presence_list() shows for a user in a room: that of its most
--- recently seen live row that has one.
+-- The state presence_list() shows for a user in a room: that of its live
+-- row whose state was set last. Expired rows do not count, so deleting
+-- them never changes it.
 CREATE FUNCTION roomcast.presence_user_state(p_room text, p_user text)
 RETURNS jsonb
 LANGUAGE sql STABLE
@@ -374,31 +390,33 @@ AS $$
      WHERE p.room = p_room AND p.user_id = p_user
        AND p.state IS NOT NULL
        AND p.last_seen > (SELECT roomcast.presence_cutoff())
-     ORDER BY p.last_seen DESC, p.joined_at DESC, p.conn_id
+     ORDER BY p.state_at DESC, p.conn_id
      LIMIT 1
 $$;
 
 COMMENT ON FUNCTION roomcast.presence_user_state(text, text) IS
-    'Internal: the state of the user''s most recently seen live row with '
-    'a state, or NULL.';
+    'Internal: the state of the user''s live row whose state was set '
+    'last, or NULL.';
 
 -- Ends connection p_conn in p_rooms (in every room it is in when p_rooms
--- is NULL): deletes its rows, and per room where its user has no row
--- left, notifies a leave. Expired rows of the same user and room go too,
--- since the leave announces that all of them are gone. A connection that
--- is in none of the rooms changes nothing, so calling it twice is safe.
+-- is NULL): deletes its rows and, per room, notifies
+--   leave   when its user has no row left there; expired rows of the
+--           same user and room go too, since the leave says all are gone;
+--   update  else, when the user's state there changes because the state
+--           this connection set is gone (the new one may be null).
+-- A connection that is in none of the rooms changes nothing, so calling
+-- it twice is safe.
 CREATE FUNCTION roomcast.presence_leave(p_conn text,
                                         p_rooms text[] DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_pair     record;
-    v_deleted  integer;
+    v_pair  record;
 BEGIN
     -- Lock-key order: see the head of this file. The user is read before
     -- the lock; should the row vanish meanwhile (a sweep), the delete
-    -- below finds nothing and whoever deleted it announced the leave.
+    -- finds nothing and whoever deleted it announced the leave.
     FOR v_pair IN
         SELECT p.room, p.user_id
           FROM roomcast.presence p
@@ -406,15 +424,8 @@ BEGIN
            AND (p_rooms IS NULL OR p.room = ANY (p_rooms))
          ORDER BY roomcast.presence_lock_key(p.room, p.user_id)
     LOOP
-        PERFORM roomcast.presence_lock(v_pair.room, v_pair.user_id);
-        DELETE FROM roomcast.presence p
-         WHERE p.conn_id = p_conn AND p.room = v_pair.room
-           AND p.user_id = v_pair.user_id;
-        GET DIAGNOSTICS v_deleted = ROW_COUNT;
-        v_deleted := v_deleted + roomcast.presence_drop_expired(
-            v_pair.room, v_pair.user_id);
-        PERFORM roomcast.presence_leave_if_gone(v_pair.room,
-                                                v_pair.user_id, v_deleted);
+        PERFORM roomcast.presence_leave_room(p_conn, v_pair.room,
+                                             v_pair.user_id);
     END LOOP;
 END
 $$;
@@ -422,6 +433,39 @@ $$;
 COMMENT ON FUNCTION roomcast.presence_leave(text, text[]) IS
     'Removes a connection from rooms (all of its rooms for NULL) and '
     'notifies a leave for each room its user has no other row in.';
+
+-- One room of presence_leave().
+CREATE FUNCTION roomcast.presence_leave_room(p_conn text, p_room text,
+                                             p_user text)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_deleted  integer;
+    v_before   jsonb;
+    v_after    jsonb;
+BEGIN
+    PERFORM roomcast.presence_lock(p_room, p_user);
+    v_before := roomcast.presence_user_state(p_room, p_user);
+
+    DELETE FROM roomcast.presence p
+     WHERE p.conn_id = p_conn AND p.room = p_room AND p.user_id = p_user;
+    GET DIAGNOSTICS v_deleted = ROW_COUNT;
+    v_deleted := v_deleted + roomcast.presence_drop_expired(p_room, p_user);
+
+    IF roomcast.presence_leave_if_gone(p_room, p_user, v_deleted)
+       OR v_deleted = 0 THEN
+        RETURN;
+    END IF;
+    v_after := roomcast.presence_user_state(p_room, p_user);
+    IF v_after IS DISTINCT FROM v_before THEN
+        PERFORM roomcast.presence_notify(p_room, p_user, 'update', v_after);
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION roomcast.presence_leave_room(text, text, text) IS
+    'Internal: one room of presence_leave().';
 
 -- Refreshes every row of the given connections in one statement: a
 -- worker calls it once per interval for all of its streams, so the cost
@@ -497,13 +541,12 @@ COMMENT ON FUNCTION roomcast.presence_sweep() IS
 -- ---------------------------------------------------------------------
 
 -- Live rows, one per room and user: since is the user's earliest join
--- among its live rows, last_seen its latest heartbeat, state that of its
--- most recently seen row with a state.
+-- among its live rows, last_seen its latest heartbeat, state the one it
+-- set last (presence_user_state()).
 CREATE VIEW roomcast.online AS
 SELECT p.room,
        p.user_id AS "user",
-       (array_agg(p.state ORDER BY p.last_seen DESC, p.joined_at DESC,
-                  p.conn_id)
+       (array_agg(p.state ORDER BY p.state_at DESC, p.conn_id)
             FILTER (WHERE p.state IS NOT NULL))[1] AS state,
        min(p.joined_at) AS since,
        max(p.last_seen) AS last_seen

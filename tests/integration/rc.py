@@ -1079,3 +1079,169 @@ def sql_notifications(statements, timeout_s=30):
                                                      proc.stderr.strip()))
     return re.findall(r'Asynchronous notification "roomcast" with payload '
                       r'"(.*)" received from server process', proc.stdout)
+
+
+# ---------------------------------------------------------------- presence
+
+def sql_session(statements, timeout_s=30):
+    """Runs statements (a list) in one psql session that first LISTENs on
+    channel roomcast. Returns (rows, payloads): the output lines of the
+    statements (unaligned, tuples only) and the notifications that
+    session received, both in order. A statement may be 'BEGIN' or
+    'COMMIT', so several can share a transaction."""
+    args = ["psql", DB, "-XAtq", "-v", "ON_ERROR_STOP=1",
+            "-c", "LISTEN roomcast"]
+    for st in statements:
+        args += ["-c", st]
+    proc = subprocess.run(args, capture_output=True, text=True,
+                          timeout=timeout_s)
+    if proc.returncode != 0:
+        raise RuntimeError("psql failed (%d): %s" % (proc.returncode,
+                                                     proc.stderr.strip()))
+    rows, notes = [], []
+    pattern = re.compile(r'^Asynchronous notification "roomcast" with '
+                         r'payload "(.*)" received from server process '
+                         r'with PID \d+\.$')
+    for line in proc.stdout.splitlines():
+        m = pattern.match(line)
+        if m:
+            notes.append(m.group(1))
+        else:
+            rows.append(line)
+    return rows, notes
+
+
+class Listener:
+    """A psql session that LISTENs on channel roomcast for a fixed time in
+    the background, for what other sessions notify meanwhile. start()
+    returns once the LISTEN is in force; payloads() waits for the end of
+    the window and returns what arrived, in order."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.name = "rc_listen_%d_%d" % (os.getpid(), id(self) % 100000)
+        self.proc = None
+
+    def start(self, timeout_s=10):
+        env = dict(os.environ, PGAPPNAME=self.name)
+        self.proc = subprocess.Popen(
+            ["psql", DB, "-XAtq", "-c", "LISTEN roomcast",
+             "-c", "SELECT pg_sleep(%s)" % self.seconds],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env)
+        # The sleep is the second statement: once it shows, LISTEN is on.
+        seen = wait_until(lambda: sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name "
+            "= %s AND query LIKE 'SELECT pg_sleep%%'" % lit(self.name))
+            == "1", timeout_s, 0.05)
+        if not seen:
+            self.proc.kill()
+            raise RuntimeError("the LISTEN session did not start")
+        return self
+
+    def payloads(self):
+        out, err = self.proc.communicate(timeout=self.seconds + 30)
+        return re.findall(r'Asynchronous notification "roomcast" with '
+                          r'payload "(.*)" received from server process',
+                          out)
+
+
+def ephemeral(payloads, room):
+    """The envelopes (parsed) of the 'e <room> ...' payloads for room."""
+    head = "e %s " % room
+    out = []
+    for p in payloads:
+        if p.startswith(head):
+            try:
+                out.append(json.loads(p[len(head):]))
+            except ValueError:
+                out.append({"unparsed": p})
+    return out
+
+
+def presence_events(envelopes, user=None):
+    """(event, user, state) for each presence envelope, optionally only
+    those of one user."""
+    out = []
+    for env in envelopes:
+        if not isinstance(env, dict) or env.get("type") != "presence":
+            continue
+        data = env.get("data") if isinstance(env.get("data"), dict) else {}
+        if user is None or env.get("from") == user:
+            out.append((data.get("event"), env.get("from"),
+                        data.get("state")))
+    return out
+
+
+def presence_post(room, token=None, state=None, via="bearer",
+                  body=None, timeout_s=15):
+    """POST /rt/rooms/{room}/presence: a heartbeat, with {"state": state}
+    when state is given (body overrides it; '' sends no body)."""
+    headers = {}
+    if body is None and state is not None:
+        body = json.dumps({"state": state})
+    if body:
+        headers["Content-Type"] = "application/json"
+    return auth_request("POST", "/rooms/%s/presence" % room, token, via,
+                        body or None, headers, timeout_s=timeout_s)
+
+
+def presence_get(room, token=None, via="bearer", timeout_s=15):
+    return auth_request("GET", "/rooms/%s/presence" % room, token, via,
+                        timeout_s=timeout_s)
+
+
+def presence_delete(room, token=None, via="bearer", timeout_s=15):
+    return auth_request("DELETE", "/rooms/%s/presence" % room, token, via,
+                        timeout_s=timeout_s)
+
+
+def typing_post(room, token=None, via="bearer", timeout_s=15):
+    return auth_request("POST", "/rooms/%s/typing" % room, token, via,
+                        timeout_s=timeout_s)
+
+
+def online_users(res):
+    """The user ids of a presence answer (Resp), or None when the answer
+    is not the contract's {"room":..,"online":[...]}."""
+    body = res.json if res is not None else None
+    if not isinstance(body, dict) or not isinstance(body.get("online"),
+                                                    list):
+        return None
+    return [u.get("user") if isinstance(u, dict) else u
+            for u in body["online"]]
+
+
+def is_presence(item, event=None, user=None):
+    """An SSE item that is a presence event (of that kind, from that
+    user when given)."""
+    env = item.get("json")
+    if item.get("kind", "event") != "event" or not isinstance(env, dict):
+        return False
+    if env.get("type") != "presence":
+        return False
+    data = env.get("data") if isinstance(env.get("data"), dict) else {}
+    return ((event is None or data.get("event") == event)
+            and (user is None or env.get("from") == user))
+
+
+def presence_api_up():
+    """True when the workers serve /rt/rooms/{room}/presence (any answer
+    but 404 not_found for the route)."""
+    try:
+        res = request("GET", PREFIX + "/rooms/presence_probe/presence",
+                      timeout_s=5)
+    except OSError:
+        return False
+    return res.status != 404
+
+
+def require_presence_api(tap):
+    """Ends the test with one failed check when the workers do not serve
+    the presence endpoints."""
+    require_stack(tap)
+    if presence_api_up():
+        return
+    tap.ok(False, "the workers serve GET %s/rooms/{room}/presence" % PREFIX)
+    tap.diag("got 404: this roomcast-fcgi has no presence endpoints")
+    tap.done()
