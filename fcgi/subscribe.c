@@ -90,12 +90,9 @@ static int
 fetch_row(void *arg, int64_t seq, const char *envelope, size_t len)
 {
     struct fetch_ctx *fc = arg;
-    const char *type = "message";
-    char type_buf[ENVELOPE_TYPE_MAX + 1];
+    char type[ENVELOPE_TYPE_MAX + 1];
 
-    /* Envelopes start {"type":"..." (roomcast.envelope()). */
-    if (sscanf(envelope, "{\"type\":\"%32[a-z0-9_.-]\"", type_buf) == 1)
-        type = type_buf;
+    hub_envelope_type(envelope, len, type, sizeof(type));
     fc->last = seq;
     return start_add(fc->start, hub_event_new(fc->room, type, seq, envelope,
                                               len));
@@ -243,6 +240,20 @@ rooms_literal(const struct room_list *rooms, struct buf *out)
     buf_puts(out, "}");
 }
 
+/* Hands a parked stream to the hub, each room at the seq its catch-up
+ * ended with. A room that cannot be joined (out of memory) stays silent;
+ * the client's cursor still names it, so nothing is lost on reconnect. */
+static void
+subscribe_rooms(struct app *app, struct stream *st, const struct start *s)
+{
+    for (size_t i = 0; i < s->rooms.n; i++) {
+        if (stream_subscribe(&app->loop, st, i, s->rooms.name[i], s->seq[i],
+                             s->seq[i]) != 0)
+            log_warn("subscribe", "out of memory joining room %s",
+                     s->rooms.name[i]);
+    }
+}
+
 /* ---- SSE ---- */
 
 static const char sse_headers[] =
@@ -374,12 +385,7 @@ subscribe_sse(struct app *app, struct request *req)
     if (st == NULL)
         goto out;
     stream_write(&app->loop, st, initial.data, initial.len);
-    for (size_t i = 0; i < s->rooms.n; i++) {
-        if (stream_subscribe(&app->loop, st, i, s->rooms.name[i], s->seq[i],
-                             s->seq[i]) != 0)
-            log_warn("sse", "out of memory subscribing to %s",
-                     s->rooms.name[i]);
-    }
+    subscribe_rooms(app, st, s);
     if (who != NULL) {
         initial.len = 0;
         rooms_literal(&s->rooms, &initial);
@@ -481,12 +487,7 @@ subscribe_poll(struct app *app, struct request *req)
     if (st == NULL)
         goto out;
     stream_set_answer_headers(st, req->cors);
-    for (size_t i = 0; i < s->rooms.n; i++) {
-        if (stream_subscribe(&app->loop, st, i, s->rooms.name[i], s->seq[i],
-                             s->seq[i]) != 0)
-            log_warn("poll", "out of memory subscribing to %s",
-                     s->rooms.name[i]);
-    }
+    subscribe_rooms(app, st, s);
     goto out;
 
 fail:

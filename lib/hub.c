@@ -303,8 +303,8 @@ hub_event_unref(struct hub_event *ev)
 /* The envelope of a stored message starts {"type":"...", as
  * roomcast.envelope() writes it; types hold no characters that need
  * escaping, so the type is read without a JSON parser. */
-static void
-envelope_type(const char *env, size_t len, char *type, size_t size)
+void
+hub_envelope_type(const char *env, size_t len, char *type, size_t size)
 {
     static const char prefix[] = "{\"type\":\"";
     size_t n = sizeof(prefix) - 1, i = 0;
@@ -364,7 +364,7 @@ fill_row(void *arg, int64_t seq, const char *envelope, size_t len)
     fc->rows++;
     if (seq <= fc->room->last_seq)
         return 0;
-    envelope_type(envelope, len, type, sizeof(type));
+    hub_envelope_type(envelope, len, type, sizeof(type));
     ev = hub_event_new(fc->room->name, type, seq, envelope, len);
     if (ev == NULL)
         return -1;
@@ -471,7 +471,7 @@ hub_on_notify(struct hub *hub, const char *payload)
     env = payload + 1 + used;
     if (*env == ' ')
         env++;
-    envelope_type(env, strlen(env), type, sizeof(type));
+    hub_envelope_type(env, strlen(env), type, sizeof(type));
     ev = hub_event_new(room_name, type, seq, env, strlen(env));
     if (ev == NULL) {
         room->needs_fill = true;

@@ -113,6 +113,11 @@ void hub_event_unref(struct hub_event *ev);
 /* Delivers an ephemeral event to the subscribers of its room here. */
 void hub_deliver_local(struct hub *hub, struct hub_event *ev);
 
+/* The type of a stored message's envelope, which roomcast.envelope()
+ * always writes first; "message" when it cannot be read. */
+void hub_envelope_type(const char *envelope, size_t len, char *type,
+                       size_t size);
+
 /* Counters for the worker row and the log. */
 int64_t hub_rooms_count(const struct hub *hub);
 

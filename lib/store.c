@@ -260,23 +260,19 @@ store_rows(PGresult *res, store_row_fn fn, void *arg)
     return 0;
 }
 
-int
-store_fetch_after(struct store *st, const char *room, int64_t after_seq,
-                  int64_t limit, store_row_fn fn, void *arg,
-                  struct rc_error *err)
+/* One page of a room's messages: sql takes (room, seq, limit). */
+static int
+store_fetch(struct store *st, const char *sql, const char *room, int64_t seq,
+            int64_t limit, store_row_fn fn, void *arg, struct rc_error *err)
 {
-    char after[24], lim[24];
-    const char *params[] = {room, after, lim};
+    char seq_text[24], limit_text[24];
+    const char *params[] = {room, seq_text, limit_text};
     PGresult *res;
     int rc;
 
-    snprintf(after, sizeof(after), "%" PRId64, after_seq);
-    snprintf(lim, sizeof(lim), "%" PRId64, limit);
-    res = store_exec(st, true, "read messages",
-                     "SELECT m.seq, roomcast.envelope(m) FROM "
-                     "roomcast.messages m WHERE m.room = $1 AND m.seq > $2 "
-                     "ORDER BY m.seq LIMIT $3",
-                     3, params, err);
+    snprintf(seq_text, sizeof(seq_text), "%" PRId64, seq);
+    snprintf(limit_text, sizeof(limit_text), "%" PRId64, limit);
+    res = store_exec(st, true, "read messages", sql, 3, params, err);
     if (res == NULL)
         return -1;
     rc = store_rows(res, fn, arg);
@@ -285,28 +281,27 @@ store_fetch_after(struct store *st, const char *room, int64_t after_seq,
 }
 
 int
+store_fetch_after(struct store *st, const char *room, int64_t after_seq,
+                  int64_t limit, store_row_fn fn, void *arg,
+                  struct rc_error *err)
+{
+    return store_fetch(st, "SELECT m.seq, roomcast.envelope(m) FROM "
+                       "roomcast.messages m WHERE m.room = $1 AND "
+                       "m.seq > $2 ORDER BY m.seq LIMIT $3",
+                       room, after_seq, limit, fn, arg, err);
+}
+
+int
 store_fetch_before(struct store *st, const char *room, int64_t before_seq,
                    int64_t limit, store_row_fn fn, void *arg,
                    struct rc_error *err)
 {
-    char before[24], lim[24];
-    const char *params[] = {room, before, lim};
-    PGresult *res;
-    int rc;
-
-    snprintf(before, sizeof(before), "%" PRId64, before_seq);
-    snprintf(lim, sizeof(lim), "%" PRId64, limit);
-    res = store_exec(st, true, "read messages",
-                     "SELECT seq, env FROM (SELECT m.seq, "
-                     "roomcast.envelope(m) AS env FROM roomcast.messages m "
-                     "WHERE m.room = $1 AND m.seq < $2 ORDER BY m.seq DESC "
-                     "LIMIT $3) page ORDER BY seq",
-                     3, params, err);
-    if (res == NULL)
-        return -1;
-    rc = store_rows(res, fn, arg);
-    PQclear(res);
-    return rc;
+    /* The newest page below before_seq, handed out oldest first. */
+    return store_fetch(st, "SELECT seq, env FROM (SELECT m.seq, "
+                       "roomcast.envelope(m) AS env FROM roomcast.messages m "
+                       "WHERE m.room = $1 AND m.seq < $2 ORDER BY m.seq DESC "
+                       "LIMIT $3) page ORDER BY seq",
+                       room, before_seq, limit, fn, arg, err);
 }
 
 int
