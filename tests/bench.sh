@@ -62,10 +62,17 @@ CORES=$(nproc)
 LW=${LIGHTTPD_WORKERS:-2}
 [ "$LW" -ge 2 ] 2>/dev/null || LW=2
 RW=${ROOMCAST_WORKERS:-2}
-# Nchan gets one worker per core, and never fewer than lighttpd has.
-NGINX_WORKERS=$((CORES > LW ? CORES : LW))
 # The per-process ceiling of open files every server process runs with.
 NOFILE=20000
+# Streams one lighttpd process holds: two descriptors each, and lighttpd
+# stops accepting ("sockets disabled, out-of-fds") at 90% of server.max-fds
+# (20,000 in deploy/lighttpd-dev.conf). Scenario 5 runs as many lighttpd
+# processes as its streams need.
+STREAMS_PER_LIGHTTPD=9000
+# lighttpd processes of the scenario being run, and nginx workers: one per
+# core, and never fewer than lighttpd has (set by restart_servers).
+LW_NOW=$LW
+NGINX_WORKERS=$CORES
 # Room names: bench_<pid>_<scenario>_<server>_<k>, unique to this run.
 RUN_ID=bench_$$
 
@@ -79,6 +86,7 @@ DRAIN_S=30
 NGINX_STARTED=0
 RC_STARTED=0
 PAIRS=0
+LOG_LINES=0
 FAILURES=()
 # Every figure of every run, as V[scenario.server.key].
 declare -A V=()
@@ -136,7 +144,7 @@ raise_nofile() {
 # --- the Roomcast stack of the bench -------------------------------------------
 
 rc_env() {
-    env ROOMCAST_STATE="$RC_STATE" PORT="$RC_PORT" LIGHTTPD_WORKERS="$LW" \
+    env ROOMCAST_STATE="$RC_STATE" PORT="$RC_PORT" LIGHTTPD_WORKERS="$LW_NOW" \
         ROOMCAST_WORKERS="$RW" ROOMCAST_WS_LISTEN="127.0.0.1:$WS_PORT" "$@"
 }
 
@@ -147,6 +155,23 @@ rc_start() {
         die "the bench's Roomcast stack did not start; see $OUT/stack.log"
     }
     RC_STARTED=1
+    rc_settings
+}
+
+# The per-address publish limiter guards against a runaway client; every
+# publisher of the bench comes from 127.0.0.1, and the bench measures what
+# the server can commit, so the bench's own database lifts the limit.
+# Workers read settings when they start, so a change restarts them.
+rc_settings() {
+    local changed
+    changed=$(rc_sql "UPDATE roomcast.settings SET value = '100000000'
+                      WHERE key IN ('publish_rate_per_second',
+                                    'publish_burst')
+                        AND value <> '100000000' RETURNING key" | wc -l)
+    if [ "$changed" -gt 0 ]; then
+        rc_env "$STACK" restart-workers >>"$OUT/stack.log" 2>&1 ||
+            die "the bench's workers did not restart; see $OUT/stack.log"
+    fi
 }
 
 rc_stop() {
@@ -246,8 +271,14 @@ nginx_stop() {
 }
 
 # Fresh processes for each scenario: memory taken by one scenario and kept
-# by an allocator would otherwise lower the next one's figures.
+# by an allocator would otherwise lower the next one's figures. $1: the
+# streams the scenario holds at most, which sets the number of lighttpd
+# processes (and so of nginx workers).
 restart_servers() {
+    local streams=${1:-0} need
+    need=$(((streams + STREAMS_PER_LIGHTTPD - 1) / STREAMS_PER_LIGHTTPD))
+    LW_NOW=$((need > LW ? need : LW))
+    NGINX_WORKERS=$((CORES > LW_NOW ? CORES : LW_NOW))
     nginx_stop
     rc_stop
     rc_start
@@ -289,6 +320,29 @@ pin_to_core0() {
     done
 }
 
+# The web server's error log, to say why streams stopped being accepted.
+server_log() {
+    if [ "$1" = roomcast ]; then
+        printf '%s\n' "$RC_STATE/log/lighttpd-error.log"
+    else
+        printf '%s\n' "$NGX/error.log"
+    fi
+}
+
+log_mark() {
+    LOG_LINES=$(wc -l <"$(server_log "$1")" 2>/dev/null || echo 0)
+}
+
+# The first line the web server logged since log_mark about descriptors or
+# connections running out, or a note that it logged none.
+log_news() {
+    local line
+    line=$(tail -n +"$((LOG_LINES + 1))" "$(server_log "$1")" 2>/dev/null |
+        grep -m 1 -i -E 'out-of-fds|worker_connections|too many open' ||
+        true)
+    printf '%s\n' "${line:-the web server logged nothing about it}"
+}
+
 # The value of --rooms among the load tool's arguments (1 without).
 rooms_of() {
     local n=1
@@ -326,6 +380,7 @@ run_load() {
         pinning=()
     fi
     say "scenario $scen, $server"
+    log_mark "$server"
     set +e
     "${pinning[@]}" "$LOAD" --server "$server" --port "$port" \
         --prefix "$prefix_name" \
@@ -334,6 +389,9 @@ run_load() {
     status=$?
     set -e
     load_results "$scen.$server" "$file"
+    if [ "${V[$scen.$server.status]-}" = short ]; then
+        V[$scen.$server.hold_error]+="; $(log_news "$server")"
+    fi
     if [ "$status" -ge 2 ] || [ -z "${V[$scen.$server.status]-}" ]; then
         fail "scenario $scen on $server: the load tool failed" \
             "(status $status); see $OUT/$scen-$server.err"
@@ -353,15 +411,19 @@ run_load() {
 # Both servers, in an order that alternates from scenario to scenario so
 # neither always runs on a machine warmed (or tired) by the other.
 run_pair() {
-    local scen=$1 pin=$2 order
-    shift 2
+    local scen=$1 pin=$2 streams=$3 order
+    shift 3
     if [ $((PAIRS % 2)) = 0 ]; then
         order='roomcast nchan'
     else
         order='nchan roomcast'
     fi
     PAIRS=$((PAIRS + 1))
-    restart_servers
+    restart_servers "$streams"
+    V[$scen.roomcast.web_procs]=$LW_NOW
+    V[$scen.nchan.web_procs]=$NGINX_WORKERS
+    say "scenario $scen: $LW_NOW lighttpd processes and $RW workers;" \
+        "$NGINX_WORKERS nginx workers"
     for server in $order; do
         run_load "$scen" "$server" "$pin" -- "$@"
     done
@@ -483,6 +545,7 @@ print_table() {
     delivery_rows 4
     row 4 'long-poll answers' polls
     row 5 'streams held' held
+    row 5 'web server processes' web_procs
     row 5 'web server memory B/held' mem_web_per_sub_b
     row 5 'worker memory B/held' mem_work_per_sub_b
     row 5 'user memory B/held' mem_user_per_sub_b
@@ -527,23 +590,22 @@ main() {
     subs2=$((1000 / q)) msgs2=$((5000 / q)) rooms3=$((100 / q))
     subs4=$((1000 / q)) msgs4=$((200 / q))
     hold=$((20000 / q)) secs6=$((q == 1 ? 10 : 3))
-    say "Roomcast on 127.0.0.1:$RC_PORT ($LW lighttpd, $RW workers)," \
-        "Nchan on 127.0.0.1:$NCHAN_PORT ($NGINX_WORKERS nginx workers)"
+    say "Roomcast on 127.0.0.1:$RC_PORT, Nchan on 127.0.0.1:$NCHAN_PORT"
 
-    run_pair 1 nopin --subs "$subs1" --messages "$msgs1" --rate 20 \
+    run_pair 1 nopin "$subs1" --subs "$subs1" --messages "$msgs1" --rate 20 \
         --ramp "$RAMP" --drain "$DRAIN_S" --deadline 150
     if [ "$CORES" -ge 2 ]; then
-        run_pair 1p pin --subs "$subs1" --messages "$msgs1" --rate 20 \
+        run_pair 1p pin "$subs1" --subs "$subs1" --messages "$msgs1" --rate 20 \
             --ramp "$RAMP" --drain "$DRAIN_S" --deadline 150
     fi
-    run_pair 2 nopin --subs "$subs2" --messages "$msgs2" --rate 500 \
+    run_pair 2 nopin "$subs2" --subs "$subs2" --messages "$msgs2" --rate 500 \
         --ramp "$RAMP" --drain "$DRAIN_S" --deadline 120
-    run_pair 3 nopin --subs "$subs2" --rooms "$rooms3" \
+    run_pair 3 nopin "$subs2" --subs "$subs2" --rooms "$rooms3" \
         --messages "$msgs2" --rate 500 --ramp "$RAMP" --drain "$DRAIN_S" \
         --deadline 120
-    run_pair 4 nopin --transport poll --subs "$subs4" --messages "$msgs4" \
+    run_pair 4 nopin "$subs4" --transport poll --subs "$subs4" --messages "$msgs4" \
         --rate 20 --ramp "$RAMP" --drain "$DRAIN_S" --deadline 120
-    run_pair 5 nopin --mode hold --subs "$hold" --seconds 5 \
+    run_pair 5 nopin "$hold" --mode hold --subs "$hold" --seconds 5 \
         --ramp "$RAMP" --deadline 90
     run_publish_throughput "$secs6"
 
