@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -201,6 +202,22 @@ run_loop(struct app *app, FCGX_Request *fcgx)
     }
 }
 
+/* Each held request is one descriptor here; the usual soft limit of
+ * 1024 would cap a worker far below what it can hold, so take the hard
+ * limit the system grants. */
+static void
+raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_warn("loop", "cannot raise the open-file limit: %s",
+                 strerror(errno));
+}
+
 static int
 app_init(struct app *app, int epoll_fd)
 {
@@ -286,6 +303,7 @@ main(void)
 
     log_init("roomcast-fcgi");
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
     sa.sa_handler = on_stop_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
