@@ -431,6 +431,14 @@ run_pair() {
 
 # --- scenario 6: publish throughput --------------------------------------------------
 
+# Acknowledged but not stored is missing; stored beyond what was
+# acknowledged is duplicated.
+count_difference() {
+    local run=$1 acked=$2 stored=$3
+    V[$run.missing]=$((acked > stored ? acked - stored : 0))
+    V[$run.duplicated]=$((stored > acked ? stored - acked : 0))
+}
+
 # Checks that what Roomcast acknowledged is stored, gap-free, once.
 check_stored() {
     local run=$1 like=$2 acked=$3 got gaps
@@ -440,6 +448,7 @@ check_stored() {
           WHERE room LIKE '$like%' GROUP BY room
           HAVING max(seq) <> count(*)) AS g")
     V[$run.stored]=$got
+    count_difference "$run" "$acked" "$got"
     if [ "$got" != "$acked" ] || [ "$gaps" != 0 ]; then
         fail "scenario 6 ($run): $acked publishes acknowledged," \
             "$got stored, $gaps rooms with gaps"
@@ -456,6 +465,7 @@ check_nchan_queued() {
         sum=$((sum + ${n:-0}))
     done
     V[$run.stored]=$sum
+    count_difference "$run" "$acked" "$sum"
     if [ "$sum" != "$acked" ]; then
         fail "scenario 6 ($run): $acked publishes acknowledged," \
             "$sum queued in Nchan"
@@ -529,6 +539,8 @@ delivery_rows() {
     row "$scen" 'refused or broken streams' connect_failed
     row "$scen" 'CPU s, web server + workers' cpu_s
     row "$scen" 'CPU s, PostgreSQL' cpu_db_s
+    row "$scen" 'user memory kB, before' mem_user_before_kb
+    row "$scen" 'user memory kB, connected' mem_user_after_kb
     row "$scen" 'user memory B/subscriber' mem_user_per_sub_b
     row "$scen" 'DB connections' probe
 }
@@ -552,13 +564,18 @@ print_table() {
     row 5 'kernel TCP memory B/held' tcp_mem_per_sub_b
     row 5 'kernel slab B/held' slab_per_sub_b
     row 5 'DB connections' probe
+    row 5 'held streams lost' disconnects
     row 5 'seconds to open' connect_s
     row 6 'HTTP publishes/s' publishes_per_s
     row 6 'HTTP publish p99 ms' publat_p99_ms
     row 6 'stored (or queued)' stored
+    row 6 'missing' missing
+    row 6 'duplicated' duplicated
     row 6 'CPU s, web server + workers' cpu_s
     row 6sql 'SQL publishes/s' publishes_per_s
     row 6sql 'stored' stored
+    row 6sql 'missing' missing
+    row 6sql 'duplicated' duplicated
     printf '%s\n' "$(printf '%.0s-' {1..73})"
     for server in roomcast nchan; do
         if [ "${V[5.$server.status]-}" = short ]; then

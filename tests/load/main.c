@@ -492,6 +492,9 @@ report_memory(const struct run *rn, uint64_t subs)
            (unsigned long long)a->work_kb, (unsigned long long)b->work_kb);
     printf("mem_db_before_kb %llu\nmem_db_after_kb %llu\n",
            (unsigned long long)a->db_kb, (unsigned long long)b->db_kb);
+    printf("mem_user_before_kb %llu\nmem_user_after_kb %llu\n",
+           (unsigned long long)(a->web_kb + a->work_kb),
+           (unsigned long long)(b->web_kb + b->work_kb));
     printf("mem_web_per_sub_b %.0f\n",
            per_sub_bytes(a->web_kb, b->web_kb, subs));
     printf("mem_work_per_sub_b %.0f\n",
@@ -581,6 +584,7 @@ report_subscribers(const struct run *rn)
     printf("window_s %.3f\ndeliveries_per_s %.0f\n", window_s,
            window_s > 0 ? (double)t.received / window_s : 0.0);
     report_latency("lat", t.lat, t.lat_count, t.lat_sum_us, t.lat_max_us);
+    report_latency("publat", p->lat, p->lat_count, 0, 0);
     report_cpu(rn);
     printf("error %s\n", t.error[0] ? t.error
                          : p->error[0] ? p->error
