@@ -34,13 +34,18 @@
 -- advisory lock on that pair (presence_lock()), so "does the user have
 -- another row" is answered with no insert or delete of that pair in
 -- flight. Several pairs are always locked in the order of their lock
--- keys, so two of these transactions cannot deadlock on each other.
+-- keys, so two of these transactions cannot deadlock on each other; and
+-- other connections' expired rows are deleted with SKIP LOCKED, so they
+-- never wait for a row that presence_touch() holds. Two pairs whose keys
+-- collide merely take turns.
 -- The invariant they keep: a join has been announced for a pair, and no
 -- leave since, exactly when the pair has rows. Expired rows not yet
 -- swept still count as announced; whoever deletes a pair's last row
 -- announces the leave, and a join or leave of a pair first deletes the
 -- pair's expired rows, so a user who expired and comes back is seen as
--- leave, then join.
+-- leave, then join. presence_touch() may bring back a row that expired
+-- but was not swept yet: no leave went out for it, so no join is owed,
+-- and only presence_list() missed the user for that while.
 --
 -- A user's state in a room, as presence_list() shows it, changes only
 -- with an event: a join carries it, an update carries the new one, also
