@@ -17,6 +17,7 @@
 #include <libpq-fe.h>
 
 #include "log.h"
+#include "strmap.h"
 
 /* Seconds a connection attempt may take before the request gets 503. */
 #define STORE_CONNECT_TIMEOUT "3"
@@ -26,6 +27,7 @@ struct store {
     char *conninfo;
     char *application;
     bool is_down;
+    struct strmap *bad_settings;    /* key -> the bad value reported */
     char host[256];
 };
 
@@ -38,7 +40,9 @@ store_new(const char *conninfo, const char *application)
         return NULL;
     st->conninfo = strdup(conninfo);
     st->application = strdup(application);
-    if (st->conninfo == NULL || st->application == NULL) {
+    st->bad_settings = strmap_new();
+    if (st->conninfo == NULL || st->application == NULL ||
+        st->bad_settings == NULL) {
         store_free(st);
         return NULL;
     }
@@ -56,6 +60,7 @@ store_free(struct store *st)
         PQfinish(st->conn);
     free(st->conninfo);
     free(st->application);
+    strmap_free(st->bad_settings, free);
     free(st);
 }
 
@@ -304,6 +309,31 @@ store_fetch_before(struct store *st, const char *room, int64_t before_seq,
                        room, before_seq, limit, fn, arg, err);
 }
 
+/* Settings are read every few seconds; a bad value is reported once per
+ * value, not on every read. */
+static bool
+is_new_bad_setting(struct store *st, const char *key, const char *value)
+{
+    char *seen = strmap_get(st->bad_settings, key);
+    char *copy;
+
+    if (seen != NULL && strcmp(seen, value) == 0)
+        return false;
+    copy = strdup(value);
+    if (copy != NULL) {
+        /* put hands back the value it replaced, or copy when it could
+         * not store it: either way that one is ours to free. */
+        free(strmap_put(st->bad_settings, key, copy));
+    }
+    return true;
+}
+
+static void
+forget_bad_setting(struct store *st, const char *key)
+{
+    free(strmap_remove(st->bad_settings, key));
+}
+
 int
 store_load_settings(struct store *st, struct config *cfg,
                     struct rc_error *err)
@@ -316,10 +346,13 @@ store_load_settings(struct store *st, struct config *cfg,
         return -1;
     for (int i = 0; i < PQntuples(res); i++) {
         const char *key = PQgetvalue(res, i, 0);
+        const char *value = PQgetvalue(res, i, 1);
 
-        if (config_apply(cfg, key, PQgetvalue(res, i, 1)) != 0)
+        if (config_apply(cfg, key, value) == 0)
+            forget_bad_setting(st, key);
+        else if (is_new_bad_setting(st, key, value))
             log_warn("config", "setting %s has a value out of range; "
-                     "keeping the previous one", key);
+                     "keeping the previous one until it is fixed", key);
     }
     PQclear(res);
     return 0;
