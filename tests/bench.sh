@@ -105,7 +105,7 @@ die() {
     exit 2
 }
 
-# --- setup ---------------------------------------------------------------------
+# --- setup ------------------------------------------------------------------
 
 check_setup() {
     [ "$(id -u)" = 0 ] ||
@@ -141,7 +141,7 @@ raise_nofile() {
             "scenarios will stop early"
 }
 
-# --- the Roomcast stack of the bench -------------------------------------------
+# --- the Roomcast stack of the bench ----------------------------------------
 
 rc_env() {
     env ROOMCAST_STATE="$RC_STATE" PORT="$RC_PORT" LIGHTTPD_WORKERS="$LW_NOW" \
@@ -219,7 +219,7 @@ rc_db_pids() {
     rc_pidfile "$RC_STATE/pg/postmaster.pid"
 }
 
-# --- nginx with Nchan ------------------------------------------------------------
+# --- nginx with Nchan -------------------------------------------------------
 
 # The master pid of the bench's nginx, when it runs from our config.
 nginx_pid() {
@@ -292,7 +292,7 @@ cleanup() {
     return 0
 }
 
-# --- running the load tool ---------------------------------------------------------
+# --- running the load tool --------------------------------------------------
 
 # Stores the "key value" lines of file $2 under run name $1.
 load_results() {
@@ -429,7 +429,7 @@ run_pair() {
     done
 }
 
-# --- scenario 6: publish throughput --------------------------------------------------
+# --- scenario 6: publish throughput -----------------------------------------
 
 # Acknowledged but not stored is missing; stored beyond what was
 # acknowledged is duplicated.
@@ -507,7 +507,7 @@ run_publish_throughput() {
     run_sql_publish "$seconds"
 }
 
-# --- the table -----------------------------------------------------------------------
+# --- the table --------------------------------------------------------------
 
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN {
@@ -534,6 +534,7 @@ delivery_rows() {
     row "$scen" 'latency p50 ms' lat_p50_ms
     row "$scen" 'latency p99 ms' lat_p99_ms
     row "$scen" 'latency max ms' lat_max_ms
+    row "$scen" 'publish answer p99 ms' publat_p99_ms
     row "$scen" 'missing' missing
     row "$scen" 'duplicated' duplicated
     row "$scen" 'refused or broken streams' connect_failed
@@ -589,7 +590,7 @@ print_table() {
         echo "scenario 1p skipped: it needs 2 cores and taskset"
 }
 
-# --- main ----------------------------------------------------------------------------
+# --- main -------------------------------------------------------------------
 
 main() {
     local q=1 subs1 msgs1 subs2 msgs2 rooms3 subs4 msgs4 hold secs6 f
@@ -620,8 +621,8 @@ main() {
     run_pair 3 nopin "$subs2" --subs "$subs2" --rooms "$rooms3" \
         --messages "$msgs2" --rate 500 --ramp "$RAMP" --drain "$DRAIN_S" \
         --deadline 120
-    run_pair 4 nopin "$subs4" --transport poll --subs "$subs4" --messages "$msgs4" \
-        --rate 20 --ramp "$RAMP" --drain "$DRAIN_S" --deadline 120
+    run_pair 4 nopin "$subs4" --transport poll --subs "$subs4" \
+        --messages "$msgs4" --rate 20 --ramp "$RAMP" --drain "$DRAIN_S" --deadline 120
     run_pair 5 nopin "$hold" --mode hold --subs "$hold" --seconds 5 \
         --ramp "$RAMP" --deadline 90
     run_publish_throughput "$secs6"

@@ -73,7 +73,7 @@ load_buf_free(struct load_buf *b)
     b->cap = 0;
 }
 
-/* --- heads --------------------------------------------------------------- */
+/* --- heads ------------------------------------------------------------- */
 
 size_t
 http_head_end(const char *p, size_t len)
@@ -388,7 +388,7 @@ http_body_feed(struct http_body *b, const char *p, size_t len,
     }
 }
 
-/* --- responses, one after another ---------------------------------------- */
+/* --- responses, one after another -------------------------------------- */
 
 void
 http_reader_reset(struct http_reader *r)
@@ -490,7 +490,7 @@ http_reader_feed(struct http_reader *r, const char *p, size_t len,
     return 0;
 }
 
-/* --- Server-Sent Events ---------------------------------------------------- */
+/* --- Server-Sent Events ------------------------------------------------ */
 
 static void
 sse_line(struct sse *s, const char *line, size_t n, sse_event_fn *fn,

@@ -39,7 +39,7 @@
  * sampled again: the last heads may still be on their way. */
 #define SETTLE_S 1.0
 
-/* --- helpers shared by every file ---------------------------------------- */
+/* --- helpers shared by every file -------------------------------------- */
 
 int64_t
 load_now_us(void)
@@ -174,7 +174,7 @@ load_set_error(char *dst, const char *fmt, ...)
     va_end(ap);
 }
 
-/* --- options ------------------------------------------------------------- */
+/* --- options ----------------------------------------------------------- */
 
 static void
 usage(FILE *f)
@@ -596,7 +596,7 @@ report_subscribers(const struct run *rn)
     return is_ok ? 0 : 1;
 }
 
-/* --- the three modes ----------------------------------------------------- */
+/* --- the three modes --------------------------------------------------- */
 
 static int
 run_subscribers(struct load_opts *o)

@@ -90,7 +90,7 @@ static struct child *g_child;
 static void sub_deliver(struct sub *s, int64_t n, int64_t t_us);
 static int sub_open(struct child *c, struct sub *s);
 
-/* --- failure and readiness ------------------------------------------------ */
+/* --- failure and readiness --------------------------------------------- */
 
 static void
 sub_close(struct child *c, struct sub *s)
@@ -334,7 +334,7 @@ static const struct http_reader_ops sub_ops = {
     .on_done = on_done,
 };
 
-/* --- deliveries ---------------------------------------------------------- */
+/* --- deliveries -------------------------------------------------------- */
 
 static void
 sub_deliver(struct sub *s, int64_t n, int64_t t_us)
@@ -377,7 +377,7 @@ sub_deliver(struct sub *s, int64_t n, int64_t t_us)
     st->last_us = now;
 }
 
-/* --- connections ----------------------------------------------------------- */
+/* --- connections ------------------------------------------------------- */
 
 static int
 sub_open(struct child *c, struct sub *s)
@@ -511,7 +511,7 @@ sub_event(struct child *c, struct sub *s, uint32_t events)
     }
 }
 
-/* --- the loop ---------------------------------------------------------------- */
+/* --- the loop ---------------------------------------------------------- */
 
 static bool
 may_open_more(struct child *c)
