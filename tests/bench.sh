@@ -622,7 +622,8 @@ main() {
         --messages "$msgs2" --rate 500 --ramp "$RAMP" --drain "$DRAIN_S" \
         --deadline 120
     run_pair 4 nopin "$subs4" --transport poll --subs "$subs4" \
-        --messages "$msgs4" --rate 20 --ramp "$RAMP" --drain "$DRAIN_S" --deadline 120
+        --messages "$msgs4" --rate 20 --ramp "$RAMP" --drain "$DRAIN_S" \
+        --deadline 120
     run_pair 5 nopin "$hold" --mode hold --subs "$hold" --seconds 5 \
         --ramp "$RAMP" --deadline 90
     run_publish_throughput "$secs6"
