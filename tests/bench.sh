@@ -15,6 +15,12 @@
 # left alone. Everything listens on 127.0.0.1 only, and everything this
 # script started is stopped when it ends, however it ends.
 #
+# Roomcast's rooms are made public (Nchan checks no token either), and the
+# bench's own database lifts the per-address publish limiter, since every
+# publisher here comes from 127.0.0.1. Scenario 5 runs as many lighttpd
+# processes as 20,000 streams need, and nginx as many workers. The load
+# tool is tests/load (roomcast-load); its reports stay in state/bench/out.
+#
 # Scenarios (QUICK=1: about a tenth of each):
 #   1  SSE, 10,000 subscribers in one room, 200 messages at 20/s
 #   1p scenario 1 with the servers on core 0 and the load tool on core 1
