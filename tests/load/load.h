@@ -250,8 +250,10 @@ struct pub_result {
     int64_t first_us;           /* first request written, realtime */
     int64_t end_us;             /* last answer */
     double lag_max_ms;          /* how late the pacing fell behind */
-    uint64_t lat[LOAD_LAT_BUCKETS];
+    uint64_t lat[LOAD_LAT_BUCKETS];   /* request written to answer head */
     uint64_t lat_count;
+    double lat_sum_us;
+    uint64_t lat_max_us;
     char error[LOAD_ERROR_MAX];
 };
 

@@ -584,7 +584,8 @@ report_subscribers(const struct run *rn)
     printf("window_s %.3f\ndeliveries_per_s %.0f\n", window_s,
            window_s > 0 ? (double)t.received / window_s : 0.0);
     report_latency("lat", t.lat, t.lat_count, t.lat_sum_us, t.lat_max_us);
-    report_latency("publat", p->lat, p->lat_count, 0, 0);
+    report_latency("publat", p->lat, p->lat_count, p->lat_sum_us,
+                   p->lat_max_us);
     report_cpu(rn);
     printf("error %s\n", t.error[0] ? t.error
                          : p->error[0] ? p->error
@@ -661,7 +662,8 @@ run_pubrate(struct load_opts *o)
            (unsigned long long)p->acked, (unsigned long long)p->failed,
            secs);
     printf("publishes_per_s %.0f\n", secs > 0 ? p->acked / secs : 0.0);
-    report_latency("publat", p->lat, p->lat_count, 0, 0);
+    report_latency("publat", p->lat, p->lat_count, p->lat_sum_us,
+                   p->lat_max_us);
     report_cpu(&rn);
     printf("error %s\n", p->error[0] ? p->error : "-");
     printf("status %s\n", p->failed == 0 ? "ok" : "FAIL");

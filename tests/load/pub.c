@@ -173,6 +173,7 @@ on_head(void *arg, const struct http_head *h)
     struct pconn *pc = arg;
     struct pub_result *r = pc->p->r;
     int64_t now = load_now_us();
+    uint64_t lat;
 
     if (h->status >= 200 && h->status < 300) {
         r->acked++;
@@ -180,9 +181,13 @@ on_head(void *arg, const struct http_head *h)
         r->failed++;
         load_set_error(r->error, "publish answered HTTP %d", h->status);
     }
-    load_lat_add(r->lat, now > pc->sent_us ? (uint64_t)(now - pc->sent_us)
-                                           : 0);
+    lat = now > pc->sent_us ? (uint64_t)(now - pc->sent_us) : 0;
+    load_lat_add(r->lat, lat);
     r->lat_count++;
+    r->lat_sum_us += (double)lat;
+    if (lat > r->lat_max_us) {
+        r->lat_max_us = lat;
+    }
     r->end_us = now;
     return 0;
 }
