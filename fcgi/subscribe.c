@@ -80,6 +80,13 @@ start_add_system(struct start *s, const char *room, char *json)
     return rc;
 }
 
+static int
+start_add_recent(void *arg, struct hub_event *ev)
+{
+    hub_event_ref(ev);
+    return start_add(arg, ev);
+}
+
 struct fetch_ctx {
     struct start *start;
     const char *room;
@@ -109,12 +116,20 @@ start_room(struct app *app, struct start *s, size_t i, int64_t backlog,
     struct store_bounds b;
     struct fetch_ctx fc = {s, room, 0};
 
-    /* Up to date in a room this process follows: nothing to read. */
+    /* A room this process follows: a client that is up to date, or only
+     * a little behind, is served from memory without a query. */
     if (known != NULL && hub_is_live(app->hub) && backlog == 0 &&
-        (c < 0 || c == hub_room_last_seq(known))) {
-        s->seq[i] = hub_room_last_seq(known);
-        return cursor_set(&s->cursor, room, s->seq[i]) ? rc_internal(err,
-                          "too many rooms") : 0;
+        c <= hub_room_last_seq(known)) {
+        int64_t from = c < 0 ? hub_room_last_seq(known) : c;
+        size_t had = s->nevents;
+
+        if (hub_room_recent(known, from, start_add_recent, s) == 0) {
+            s->seq[i] = hub_room_last_seq(known);
+            return cursor_set(&s->cursor, room, from) ? rc_internal(err,
+                              "too many rooms") : 0;
+        }
+        while (s->nevents > had)
+            hub_event_unref(s->events[--s->nevents]);
     }
     if (store_bounds(app->store, room, &b, err) != 0)
         return -1;

@@ -23,12 +23,24 @@
 #define HUB_BACKOFF_MIN_MS 250
 #define HUB_BACKOFF_MAX_MS 5000
 
+/* The newest stored events a room keeps in memory, and how long a room
+ * stays after its last subscriber left. A long-poll client comes back
+ * right after each answer with the cursor it got; with the room still
+ * here, its next poll is answered from memory or parked without a query,
+ * which is what lets a thousand polling clients cost no database load. */
+#define HUB_RECENT 32
+#define HUB_LINGER_MS 30000
+
 struct hub_room {
     struct hub_room *hash_next;
     struct hub_sub *subs;           /* doubly linked, via hub_sub */
     int64_t last_seq;
     int64_t nsubs;
+    int64_t idle_since_ms;          /* when nsubs fell to 0 */
     bool needs_fill;                /* a read failed; retry on tick */
+    unsigned recent_count;
+    unsigned recent_next;           /* ring slot of the next event */
+    struct hub_event *recent[HUB_RECENT];
     char name[65];
 };
 
@@ -44,6 +56,7 @@ struct hub {
 
     unsigned generation;
     int64_t next_connect_ms;
+    int64_t now_ms;                 /* of the last tick */
     int64_t backoff_ms;
     bool needs_catchup;
 
@@ -105,6 +118,8 @@ hub_free(struct hub *hub)
         while (r != NULL) {
             struct hub_room *next = r->hash_next;
 
+            for (unsigned k = 0; k < HUB_RECENT; k++)
+                hub_event_unref(r->recent[k]);
             free(r);
             r = next;
         }
@@ -211,6 +226,8 @@ room_add(struct hub *hub, const char *name, int64_t last_seq)
 static void
 room_remove(struct hub *hub, struct hub_room *room)
 {
+    for (unsigned i = 0; i < HUB_RECENT; i++)
+        hub_event_unref(room->recent[i]);
     struct hub_room **p = &hub->buckets[room_hash(room->name) %
                                         hub->nbuckets];
 
@@ -258,7 +275,7 @@ hub_unsubscribe(struct hub *hub, struct hub_sub *sub)
     sub->room = NULL;
     sub->prev = sub->next = NULL;
     if (--r->nsubs == 0)
-        room_remove(hub, r);
+        r->idle_since_ms = hub->now_ms;
 }
 
 /* ---- events ---- */
@@ -319,6 +336,44 @@ hub_envelope_type(const char *env, size_t len, char *type, size_t size)
     type[i] = '\0';
 }
 
+/* Keeps ev among the room's newest stored events. They arrive here in
+ * seq order without holes (gaps are filled before delivery), so the ring
+ * always holds a run of consecutive seqs. */
+static void
+remember(struct hub_room *room, struct hub_event *ev)
+{
+    hub_event_unref(room->recent[room->recent_next]);
+    hub_event_ref(ev);
+    room->recent[room->recent_next] = ev;
+    room->recent_next = (room->recent_next + 1) % HUB_RECENT;
+    if (room->recent_count < HUB_RECENT)
+        room->recent_count++;
+}
+
+int
+hub_room_recent(const struct hub_room *room, int64_t after_seq,
+                hub_recent_fn fn, void *arg)
+{
+    unsigned first = (room->recent_next + HUB_RECENT - room->recent_count) %
+                     HUB_RECENT;
+    int64_t oldest;
+
+    if (after_seq >= room->last_seq)
+        return 0;
+    if (room->recent_count == 0)
+        return -1;
+    oldest = room->recent[first]->seq;
+    if (after_seq + 1 < oldest)
+        return -1;
+    for (unsigned i = 0; i < room->recent_count; i++) {
+        struct hub_event *ev = room->recent[(first + i) % HUB_RECENT];
+
+        if (ev->seq > after_seq && fn(arg, ev) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Hands ev to every subscriber of room that does not have it yet. */
 static void
 room_deliver(struct hub *hub, struct hub_room *room, struct hub_event *ev)
@@ -335,8 +390,10 @@ room_deliver(struct hub *hub, struct hub_room *room, struct hub_event *ev)
         }
         sub = next;
     }
-    if (ev->seq > room->last_seq)
+    if (ev->seq > room->last_seq) {
         room->last_seq = ev->seq;
+        remember(room, ev);
+    }
 }
 
 void
@@ -573,9 +630,31 @@ hub_catchup(struct hub *hub)
         hub->batch_done(hub->ctx);
 }
 
+/* Frees rooms nobody here has listened to for a while; all idle rooms
+ * when drop_all (after a lost connection their recent events and
+ * last_seq may be stale, and reading them back would be wasted). */
+static void
+rooms_sweep_idle(struct hub *hub, bool drop_all)
+{
+    for (size_t i = 0; i < hub->nbuckets; i++) {
+        struct hub_room *r = hub->buckets[i];
+
+        while (r != NULL) {
+            struct hub_room *next = r->hash_next;
+
+            if (r->nsubs == 0 &&
+                (drop_all || hub->now_ms - r->idle_since_ms >= HUB_LINGER_MS))
+                room_remove(hub, r);
+            r = next;
+        }
+    }
+}
+
 void
 hub_tick(struct hub *hub, int64_t now_ms)
 {
+    hub->now_ms = now_ms;
+    rooms_sweep_idle(hub, hub->conn == NULL);
     if (hub->conn == NULL) {
         if (now_ms < hub->next_connect_ms)
             return;

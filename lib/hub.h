@@ -88,7 +88,18 @@ void hub_on_readable(struct hub *hub);
  * that failed. now_ms is a monotonic clock. */
 void hub_tick(struct hub *hub, int64_t now_ms);
 
-/* The room as this process knows it, or NULL when nobody here listens. */
+/* Called per recent event, oldest first; return non-zero to stop. */
+typedef int (*hub_recent_fn)(void *arg, struct hub_event *ev);
+
+/* Hands fn the stored events of room after after_seq, up to the room's
+ * last_seq, from memory. Returns 0 when memory held all of them (none is
+ * fine), -1 when some are older than what the room keeps (read the
+ * table instead) or fn stopped. */
+int hub_room_recent(const struct hub_room *room, int64_t after_seq,
+                    hub_recent_fn fn, void *arg);
+
+/* The room as this process knows it, or NULL when nobody here listens
+ * (a room stays known for a while after its last subscriber left). */
 struct hub_room *hub_room_find(struct hub *hub, const char *name);
 int64_t hub_room_last_seq(const struct hub_room *room);
 const char *hub_room_name(const struct hub_room *room);
