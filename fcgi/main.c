@@ -9,9 +9,9 @@
  *
  * The loop watches: the listening socket (accept, read the request with
  * libfcgi, answer or park it), the hub's LISTEN connection, and every
- * parked stream's socket. Once a second it ticks: heartbeats and ends of
- * streams, hub reconnects, and every few seconds the settings and this
- * process's row in roomcast.workers.
+ * parked stream's socket. Four times a second it ticks: heartbeats and
+ * ends of streams, hub reconnects, and every few seconds the settings and
+ * this process's row in roomcast.workers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +34,9 @@
 #define ACCEPTS_PER_ROUND 64        /* then let streams and the hub run */
 #define REFRESH_EVERY_MS 5000       /* settings and the worker row */
 #define EPOLL_BATCH 256
+/* How often deadlines are checked: a long-poll answers within this much
+ * of its timeout, and a stream ends within it of sse_max_seconds. */
+#define TICK_MS 250
 
 /* Tags for the two sockets that are not streams. */
 static char listen_tag, hub_tag;
@@ -178,7 +181,7 @@ run_loop(struct app *app, FCGX_Request *fcgx)
         app->loop.now_ms = now_ms();
         if (app->loop.now_ms >= next_tick_ms) {
             tick(app, &next_refresh_ms, &next_presence_ms);
-            next_tick_ms = app->loop.now_ms + 1000;
+            next_tick_ms = app->loop.now_ms + TICK_MS;
         }
         watch_hub(app, &hub_gen);
         if (app->is_cgi && app->loop.count == 0)

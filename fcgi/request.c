@@ -22,7 +22,8 @@ request_param(const struct request *req, const char *name)
 
 /* The route path below the mount point. Web servers disagree on how they
  * split a prefix mapping: lighttpd and Apache's CGI give PATH_INFO, a
- * plain handler mapping gives only the REQUEST_URI, so both are read.
+ * plain handler mapping or a proxy gives only the REQUEST_URI, so both
+ * are read.
  * Anything up to and including the first "/rt" segment (the shipped
  * mount point) or SCRIPT_NAME is dropped. */
 static const char *
@@ -38,9 +39,12 @@ route_path(const struct request *req, char *buf, size_t size)
     if (uri == NULL)
         return "/";
 
+    /* Apache's mod_proxy_fcgi sets SCRIPT_NAME to the whole path; only a
+     * SCRIPT_NAME that ends where a path segment does is a mount point. */
     len = strcspn(uri, "?");
     if (script != NULL && script[0] != '\0' &&
-        strncmp(uri, script, strlen(script)) == 0 && len >= strlen(script)) {
+        strncmp(uri, script, strlen(script)) == 0 && len > strlen(script) &&
+        uri[strlen(script)] == '/') {
         uri += strlen(script);
         len -= strlen(script);
     } else if (strncmp(uri, "/rt/", 4) == 0 || (len == 3 &&

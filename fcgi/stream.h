@@ -95,7 +95,8 @@ void stream_deliver(void *ctx, struct hub_sub *sub, struct hub_event *ev);
  * batch callback; the loop also calls it after every round). */
 void stream_flush(void *ctx);
 
-/* Once a second: heartbeats, ends of streams and held polls. */
+/* Every tick (a quarter second): heartbeats, ends of streams and of
+ * held polls. */
 void stream_tick(struct stream_loop *loop);
 
 /* Ends every stream (shutdown). */

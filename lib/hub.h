@@ -84,7 +84,7 @@ bool hub_is_live(const struct hub *hub);
 /* Reads and delivers what arrived on the LISTEN connection. */
 void hub_on_readable(struct hub *hub);
 
-/* Called about once a second: reconnects when due, retries a catch-up
+/* Called several times a second: reconnects when due, retries a catch-up
  * that failed. now_ms is a monotonic clock. */
 void hub_tick(struct hub *hub, int64_t now_ms);
 
