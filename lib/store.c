@@ -410,76 +410,63 @@ store_ping(struct store *st, struct rc_error *err)
     return 0;
 }
 
-/* Row (user_id, can_read, can_write, token_hash?, expires_at_epoch) into
- * an identity; hash_col is the column of the token hash, or -1 to use
- * given_hash. */
+/* Runs a query with the hash as its one parameter that returns no row or
+ * one row (user_id, can_read, can_write, token_hash, expires_at_epoch),
+ * and makes the identity. 0 with *out, 1 for no row, -1 with err. */
 static int
-identity_from_row(PGresult *res, int hash_col, const char *given_hash,
-                  int expires_col, struct auth_identity **out,
-                  struct rc_error *err)
+store_identity(struct store *st, bool is_read, const char *what,
+               const char *sql, const char *hash, struct auth_identity **out,
+               struct rc_error *err)
 {
+    const char *params[] = {hash};
     char read[4096], write[4096];
-    const char *hash = hash_col >= 0 ? PQgetvalue(res, 0, hash_col)
-                                     : given_hash;
-    int64_t expires = PQgetisnull(res, 0, expires_col) ? 0
-                      : strtoll(PQgetvalue(res, 0, expires_col), NULL, 10);
+    PGresult *res = store_exec(st, is_read, what, sql, 1, params, err);
+    int rc = 0;
 
-    if (auth_pg_array_to_list(PQgetvalue(res, 0, 1), read,
-                              sizeof(read)) != 0 ||
-        auth_pg_array_to_list(PQgetvalue(res, 0, 2), write,
-                              sizeof(write)) != 0) {
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) != 1) {
+        rc = 1;
+    } else if (auth_pg_array_to_list(PQgetvalue(res, 0, 1), read,
+                                     sizeof(read)) != 0 ||
+               auth_pg_array_to_list(PQgetvalue(res, 0, 2), write,
+                                     sizeof(write)) != 0) {
         log_warn("store", "a token has too many room patterns to use");
-        return rc_error_set(err, 401, "unauthorized", "the token has too "
-                            "many room patterns");
+        rc = rc_error_set(err, 401, "unauthorized", "the token has too "
+                          "many room patterns");
+    } else {
+        *out = auth_identity_new(PQgetvalue(res, 0, 0), read, write,
+                                 PQgetvalue(res, 0, 3),
+                                 PQgetisnull(res, 0, 4) ? 0
+                                 : strtoll(PQgetvalue(res, 0, 4), NULL, 10));
+        if (*out == NULL)
+            rc = rc_internal(err, "out of memory");
     }
-    *out = auth_identity_new(PQgetvalue(res, 0, 0), read, write, hash,
-                             expires);
-    if (*out == NULL)
-        return rc_internal(err, "out of memory");
-    return 0;
+    PQclear(res);
+    return rc;
 }
 
 int
 store_token_identity(struct store *st, const char *hash,
                      struct auth_identity **out, struct rc_error *err)
 {
-    const char *params[] = {hash};
-    PGresult *res;
-    int rc = 1;
-
-    res = store_exec(st, true, "check a token",
-                     "SELECT user_id, can_read, can_write, expires_at_epoch "
-                     "FROM roomcast.token_identity($1)",
-                     1, params, err);
-    if (res == NULL)
-        return -1;
-    if (PQntuples(res) == 1)
-        rc = identity_from_row(res, -1, hash, 3, out, err);
-    PQclear(res);
-    return rc;
+    return store_identity(st, true, "check a token",
+                          "SELECT user_id, can_read, can_write, $1, "
+                          "expires_at_epoch FROM roomcast.token_identity($1)",
+                          hash, out, err);
 }
 
 int
 store_redeem_ticket(struct store *st, const char *hash,
                     struct auth_identity **out, struct rc_error *err)
 {
-    const char *params[] = {hash};
-    PGresult *res;
-    int rc = 1;
-
     /* Not a read: a retry after a lost connection could spend the
      * ticket twice over, so it is not retried. */
-    res = store_exec(st, false, "redeem a ticket",
-                     "SELECT user_id, can_read, can_write, "
-                     "coalesce(token_hash, ''), expires_at_epoch "
-                     "FROM roomcast.redeem_ticket($1)",
-                     1, params, err);
-    if (res == NULL)
-        return -1;
-    if (PQntuples(res) == 1)
-        rc = identity_from_row(res, 3, NULL, 4, out, err);
-    PQclear(res);
-    return rc;
+    return store_identity(st, false, "redeem a ticket",
+                          "SELECT user_id, can_read, can_write, "
+                          "coalesce(token_hash, ''), expires_at_epoch "
+                          "FROM roomcast.redeem_ticket($1)",
+                          hash, out, err);
 }
 
 int
