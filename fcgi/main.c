@@ -202,6 +202,7 @@ run_loop(struct app *app, FCGX_Request *fcgx)
                 stream_on_io(&app->loop, tag, events[i].events);
         }
         stream_flush(&app->loop);
+        stream_reap(&app->loop);
     }
 }
 
@@ -293,6 +294,7 @@ run_fastcgi(struct app *app)
     log_info("loop", "stopping; closing %" PRId64 " streams",
              app->loop.count);
     stream_close_all(&app->loop);
+    stream_reap(&app->loop);
     store_worker_gone(app->store, "fcgi");
     return 0;
 }
@@ -323,6 +325,8 @@ main(void)
     app.is_cgi = FCGX_IsCGI();
     rc = app.is_cgi ? run_cgi(&app) : run_fastcgi(&app);
 
+    stream_reap(&app.loop);
+    stream_loop_free(&app.loop);
     access_free(app.access);
     hub_free(app.hub);
     store_free(app.store);

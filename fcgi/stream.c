@@ -75,6 +75,7 @@ struct stream {
 
 static struct stream *all_streams;
 static struct stream *dirty_streams;
+static struct stream *retired_streams;  /* closed, freed by stream_reap() */
 
 void
 stream_loop_init(struct stream_loop *loop, int epoll_fd, struct hub *hub,
@@ -404,9 +405,12 @@ stream_touch_presence(struct stream_loop *loop)
     buf_free(&conns);
 }
 
-/* Unlinks, unwatches and frees a stream. */
+/* Unlinks, unwatches and closes a stream, and puts it on the list of
+ * streams to free. Its memory outlives this call because epoll may have
+ * returned an event for it that the loop has not handled yet; the loop
+ * frees it with stream_reap() once the round is over. */
 static void
-stream_free(struct stream_loop *loop, struct stream *st)
+stream_retire(struct stream_loop *loop, struct stream *st)
 {
     for (size_t i = 0; i < st->nsubs; i++)
         hub_unsubscribe(loop->hub, &st->subs[i].hub);
@@ -443,7 +447,28 @@ stream_free(struct stream_loop *loop, struct stream *st)
     if (st->out != NULL)
         buf_free(st->out);
     free(st->out);
-    free(st);
+    st->out = NULL;
+    st->next = retired_streams;
+    retired_streams = st;
+}
+
+void
+stream_loop_free(struct stream_loop *loop)
+{
+    strmap_free(loop->user_streams, NULL);
+    loop->user_streams = NULL;
+}
+
+void
+stream_reap(struct stream_loop *loop)
+{
+    (void)loop;
+    while (retired_streams != NULL) {
+        struct stream *st = retired_streams;
+
+        retired_streams = st->next;
+        free(st);
+    }
 }
 
 /* Ends the request after what is queued: end records, then close. */
@@ -488,6 +513,10 @@ write_pending_output(struct stream_loop *loop, struct stream *st)
 void
 stream_on_io(struct stream_loop *loop, struct stream *st, uint32_t events)
 {
+    /* Retired earlier in this round: its socket is closed (and its number
+     * may already belong to a new request). */
+    if (st->flags & STREAM_IS_DEAD)
+        return;
     if (events & EPOLLIN) {
         unsigned char data[512];
         ssize_t n = read(st->fd, data, sizeof(data));
@@ -758,7 +787,7 @@ stream_flush(void *ctx)
         /* Answering may have put it back on the list: free it when it
          * comes round again, never while the list still points at it. */
         if ((st->flags & STREAM_IS_DEAD) && !(st->flags & STREAM_IS_DIRTY))
-            stream_free(loop, st);
+            stream_retire(loop, st);
     }
 }
 

@@ -99,6 +99,13 @@ void stream_flush(void *ctx);
  * held polls. */
 void stream_tick(struct stream_loop *loop);
 
+/* Frees what the loop holds once every stream is gone (at exit). */
+void stream_loop_free(struct stream_loop *loop);
+
+/* Frees the streams closed since the last call. The loop calls it when
+ * no event of the current epoll round is left to handle. */
+void stream_reap(struct stream_loop *loop);
+
 /* Ends every stream (shutdown). */
 void stream_close_all(struct stream_loop *loop);
 
