@@ -20,6 +20,8 @@
 # Settings:
 #   WERROR=1                    warnings become errors (CI sets it)
 #   SANITIZE=address,undefined  an instrumented variant in build/san, bin/san
+#   STACK_SANITIZE=1            make test also runs the integration tests
+#                               against instrumented workers (CI sets it)
 #   CFLAGS=...                  replaces the optimisation flags (-O2 -g) only
 #   PREFIX=/usr/local DESTDIR=  where `make install` puts files
 #   PORT, ROOMCAST_WORKERS, LIGHTTPD_WORKERS, ROOMCAST_FCGI_BIN
@@ -207,6 +209,10 @@ test: deps
 	    ROOMCAST_FCGI_BIN='$(CURDIR)/bin/roomcast-fcgi' $(STACK) with \
 	        $(PROVE_INTEGRATION) $(INTEGRATION_TESTS) \
 	        || failed="$$failed integration"; \
+	fi; \
+	if [ -n '$(STACK_SANITIZE)' ]; then \
+	    echo '== integration tests again, workers built with -fsanitize=$(TEST_SANITIZE)'; \
+	    bash tests/sanitized-stack.sh || failed="$$failed integration-sanitized"; \
 	fi; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi
 
