@@ -341,6 +341,21 @@ access_forget_user(struct access *ac, const char *user)
     strmap_sweep(ac->tokens, forget_if_user, (void *)user);
 }
 
+static int
+forget_any(void *arg, const char *key, void *value)
+{
+    (void)arg;
+    (void)key;
+    cached_token_free(value);
+    return 1;
+}
+
+void
+access_forget_all(struct access *ac)
+{
+    strmap_sweep(ac->tokens, forget_any, NULL);
+}
+
 struct sweep_ctx {
     struct access *ac;
     int64_t now_ms;

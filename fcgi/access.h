@@ -49,6 +49,8 @@ int access_take_publish(struct access *ac, const struct auth_identity *id,
 /* A revocation or kick reached this process: forget cached identities. */
 void access_forget_token(struct access *ac, const char *hash);
 void access_forget_user(struct access *ac, const char *user);
+/* The LISTEN connection was lost: any revocation may have been missed. */
+void access_forget_all(struct access *ac);
 
 /* Drops expired cache entries and full buckets (called every few s). */
 void access_sweep(struct access *ac, int64_t now_ms);

@@ -120,6 +120,22 @@ accept_requests(struct app *app, FCGX_Request *fcgx)
     }
 }
 
+/* One open token, after the LISTEN connection was lost: a revocation
+ * sent meanwhile never reached this process, so ask the table. */
+static void
+recheck_token(void *arg, const char *hash)
+{
+    struct app *app = arg;
+    struct auth_identity *id = NULL;
+    int rc = store_token_identity(app->store, hash, &id, NULL);
+
+    auth_identity_unref(id);
+    if (rc == 1) {
+        access_forget_token(app->access, hash);
+        stream_end_matching(&app->loop, hash, NULL, NULL);
+    }
+}
+
 static void
 watch_hub(struct app *app, unsigned *generation)
 {
@@ -127,6 +143,10 @@ watch_hub(struct app *app, unsigned *generation)
 
     if (hub_generation(app->hub) == *generation || hub_fd(app->hub) < 0)
         return;
+    if (*generation != 0) {
+        access_forget_all(app->access);
+        stream_each_token(&app->loop, recheck_token, app);
+    }
     *generation = hub_generation(app->hub);
     ev.events = EPOLLIN;
     ev.data.ptr = &hub_tag;

@@ -814,6 +814,26 @@ stream_tick(struct stream_loop *loop)
     stream_flush(loop);
 }
 
+void
+stream_each_token(struct stream_loop *loop,
+                  void (*fn)(void *arg, const char *hash), void *arg)
+{
+    struct strmap *seen = strmap_new();
+
+    (void)loop;
+    if (seen == NULL)
+        return;
+    for (struct stream *st = all_streams; st != NULL; st = st->next) {
+        if (st->who == NULL || st->who->hash[0] == '\0' ||
+            (st->flags & (STREAM_IS_DEAD | STREAM_IS_ENDING)) ||
+            strmap_get(seen, st->who->hash) != NULL)
+            continue;
+        if (strmap_put(seen, st->who->hash, st) == NULL)
+            fn(arg, st->who->hash);
+    }
+    strmap_free(seen, NULL);
+}
+
 static bool
 listens_to(struct stream *st, const char *room)
 {

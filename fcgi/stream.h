@@ -67,6 +67,11 @@ void stream_join_presence(struct stream_loop *loop, struct stream *st,
 /* Refreshes the presence rows of every present stream in one statement. */
 void stream_touch_presence(struct stream_loop *loop);
 
+/* Calls fn once for each distinct token hash held by an open stream
+ * (streams of JSON Web Tokens have none). */
+void stream_each_token(struct stream_loop *loop,
+                       void (*fn)(void *arg, const char *hash), void *arg);
+
 /* Open streams of user in this process. */
 int64_t stream_user_count(const struct stream_loop *loop, const char *user);
 
