@@ -58,8 +58,11 @@ now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Revocations and kicks, sent by SQL to every process: forget what the
- * caches know and end the streams concerned, here, now. */
+static void refresh(struct app *app);
+
+/* Revocations, kicks and settings changes, sent by SQL to every process:
+ * forget what the caches know and end the streams concerned, or read the
+ * settings again, here, now. */
 static void
 on_control(void *ctx, const char *text)
 {
@@ -68,6 +71,10 @@ on_control(void *ctx, const char *text)
     int used = 0;
     int64_t n = 0;
 
+    if (strcmp(text, "settings") == 0) {
+        refresh(app);
+        return;
+    }
     if (strncmp(text, "revoke-token ", 13) == 0) {
         access_forget_token(app->access, text + 13);
         n = stream_end_matching(&app->loop, text + 13, NULL, NULL);
