@@ -194,6 +194,19 @@ store_exec(struct store *st, bool is_read, const char *what, const char *sql,
     return NULL;
 }
 
+/* Runs a statement whose result does not matter beyond success. */
+static int
+store_call(struct store *st, const char *what, const char *sql, int n,
+           const char *const *params, struct rc_error *err)
+{
+    PGresult *res = store_exec(st, false, what, sql, n, params, err);
+
+    if (res == NULL)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
 int
 store_publish(struct store *st, const char *room, const char *type,
               const char *data_json, const char *from_user,
@@ -365,19 +378,14 @@ store_worker_heartbeat(struct store *st, const char *kind,
 {
     char pid[16], conns[24], deliv[24];
     const char *params[] = {kind, st->host, pid, conns, deliv};
-    PGresult *res;
 
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
     snprintf(conns, sizeof(conns), "%" PRId64, connections);
     snprintf(deliv, sizeof(deliv), "%" PRId64, delivered);
-    res = store_exec(st, false, "refresh the worker row",
-                     "SELECT roomcast.worker_heartbeat($1, $2, $3::int, "
-                     "$4::int, $5::bigint)",
-                     5, params, err);
-    if (res == NULL)
-        return -1;
-    PQclear(res);
-    return 0;
+    return store_call(st, "refresh the worker row",
+                      "SELECT roomcast.worker_heartbeat($1, $2, $3::int, "
+                      "$4::int, $5::bigint)",
+                      5, params, err);
 }
 
 void
@@ -520,19 +528,6 @@ const char *
 store_host(const struct store *st)
 {
     return st->host;
-}
-
-/* Runs a statement whose result does not matter beyond success. */
-static int
-store_call(struct store *st, const char *what, const char *sql, int n,
-           const char *const *params, struct rc_error *err)
-{
-    PGresult *res = store_exec(st, false, what, sql, n, params, err);
-
-    if (res == NULL)
-        return -1;
-    PQclear(res);
-    return 0;
 }
 
 int
